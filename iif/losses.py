@@ -1,0 +1,414 @@
+"""IIF cross-entropy and the long-tail baseline losses, with one calling convention.
+
+Every loss takes ``logits`` ``(N, C)`` and ``target``: class indices ``(N,)`` (int64) or,
+for mixup-style soft labels, probabilities ``(N, C)``; ``reduction`` is ``"mean"``,
+``"sum"`` or ``"none"``. An empty batch gives ``0`` for ``"mean"``/``"sum"`` (with a
+gradient of zeros) so that a step with no samples does not produce NaN.
+
+Each function has a module beside it that keeps its per-class vector as a buffer,
+following torchvision's ``sigmoid_focal_loss`` / mmdet's ``SeesawLoss`` pattern.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .weights import ArrayLike, check_counts, compute_weights, effective_number_weights, log_prior
+
+__all__ = [
+    "iif_cross_entropy",
+    "IIFCrossEntropy",
+    "cost_sensitive_cross_entropy",
+    "CostSensitiveCrossEntropy",
+    "logit_adjusted_cross_entropy",
+    "LogitAdjustedLoss",
+    "balanced_softmax_loss",
+    "BalancedSoftmaxLoss",
+    "ldam_margins",
+    "ldam_loss",
+    "LDAMLoss",
+    "focal_loss",
+    "FocalLoss",
+    "CrossEntropy",
+    "LOSSES",
+    "build_loss",
+]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check(logits: Tensor, target: Tensor, reduction: str, name: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: unknown reduction {reduction!r}; expected one of {list(_REDUCTIONS)}")
+    if logits.dim() != 2:
+        raise ValueError(f"{name}: logits must be (N, C), got shape {tuple(logits.shape)}")
+    if target.shape[0] != logits.shape[0] or target.dim() not in (1, 2):
+        raise ValueError(
+            f"{name}: target must be (N,) class indices or (N, C) probabilities with N={logits.shape[0]}, "
+            f"got shape {tuple(target.shape)}"
+        )
+
+
+def _empty(logits: Tensor, reduction: str) -> Optional[Tensor]:
+    """The loss of an empty batch (``None`` when the batch is not empty)."""
+    if logits.shape[0] != 0:
+        return None
+    if reduction == "none":
+        return logits.new_zeros(0)
+    return logits.sum() * 0.0  # keeps the graph so backward() works
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _full_weights(weights: Tensor, num_logits: int, background: bool) -> Tensor:
+    """Per-logit multipliers ``(num_logits,)``: ``weights`` plus, with ``background``, a 1 at index C."""
+    c = weights.shape[-1]
+    expected = c + 1 if background else c
+    if weights.dim() != 1 or num_logits != expected:
+        extra = " plus a background column" if background else ""
+        raise ValueError(
+            f"weights of shape {tuple(weights.shape)} need logits with {expected} columns "
+            f"({c} classes{extra}), got {num_logits}"
+        )
+    if background:
+        # Background is left unscaled (weight exactly 1): it is not a long-tailed class.
+        return torch.cat([weights, weights.new_ones(1)])
+    return weights
+
+
+# ----------------------------------------------------------------------------- IIF
+
+
+def iif_cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    weights: Tensor,
+    reduction: str = "mean",
+    background: bool = False,
+    ignore_index: int = -100,
+) -> Tensor:
+    """IIF cross-entropy ``CE(w * z, y)`` (paper Eq. 4-5).
+
+    Args:
+        logits: ``(N, C)``, or ``(N, C+1)`` with ``background=True`` (background last, as in MMDetection).
+        target: ``(N,)`` class indices (``C`` is background) or ``(N, C[+1])`` probabilities.
+        weights: ``(C,)`` IIF weights (:func:`iif.compute_weights`).
+        background: logits carry a background column at index C whose weight is exactly 1.
+
+    The gradient is ``dL/dz_i = w_i (q_i - y_i)`` with ``q = softmax(w * z)`` (paper Eq. 16).
+    """
+    _check(logits, target, reduction, "iif_cross_entropy")
+    empty = _empty(logits, reduction)
+    if empty is not None:
+        return empty
+    w = _full_weights(weights.to(device=logits.device, dtype=logits.dtype), logits.shape[1], background)
+    return F.cross_entropy(logits * w, target, reduction=reduction, ignore_index=ignore_index)
+
+
+class IIFCrossEntropy(nn.Module):
+    """Module form of :func:`iif_cross_entropy`; the ``(C[+1],)`` multipliers are a buffer.
+
+    Build it from weights, or with :meth:`from_counts` from per-class frequencies.
+    """
+
+    def __init__(self, weights: ArrayLike, background: bool = False, reduction: str = "mean",
+                 ignore_index: int = -100) -> None:
+        super().__init__()
+        w = torch.as_tensor(weights, dtype=torch.float32)
+        if w.dim() != 1:
+            raise ValueError(f"IIF weights must be (C,), got shape {tuple(w.shape)}")
+        self.num_classes = w.shape[0]
+        self.background = background
+        self.reduction = reduction
+        self.ignore_index = ignore_index
+        # Store the full per-logit vector once so forward() does no concatenation.
+        self.register_buffer("weights", _full_weights(w, w.shape[0] + int(background), background))
+
+    @classmethod
+    def from_counts(cls, counts: ArrayLike, variant: str = "smooth", total: float | None = None,
+                    **kwargs: Any) -> "IIFCrossEntropy":
+        return cls(compute_weights(counts, variant, total=total), **kwargs)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        _check(logits, target, self.reduction, "IIFCrossEntropy")
+        empty = _empty(logits, self.reduction)
+        if empty is not None:
+            return empty
+        if logits.shape[1] != self.weights.shape[0]:
+            raise ValueError(f"IIFCrossEntropy holds {self.weights.shape[0]} weights, logits have {logits.shape[1]} columns")
+        return F.cross_entropy(logits * self.weights.to(logits.dtype), target, reduction=self.reduction,
+                               ignore_index=self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, background={self.background}, reduction={self.reduction!r}"
+
+
+# ------------------------------------------------------------------- plain CE / CSL
+
+
+class CrossEntropy(nn.Module):
+    """Plain softmax cross-entropy, with the same constructor shape as the other losses."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        _check(logits, target, self.reduction, "CrossEntropy")
+        empty = _empty(logits, self.reduction)
+        if empty is not None:
+            return empty
+        return F.cross_entropy(logits, target, reduction=self.reduction)
+
+
+def cost_sensitive_cross_entropy(logits: Tensor, target: Tensor, weights: Tensor, reduction: str = "mean") -> Tensor:
+    """Cost-sensitive CE (the paper's IIF_CSL row): sample ``i`` is weighted by ``weights[y_i]``.
+
+    With ``reduction="mean"`` the sum is divided by the sum of the batch's weights, as
+    ``nn.CrossEntropyLoss(weight=...)`` does, so the loss scale does not grow with ``w``.
+    """
+    _check(logits, target, reduction, "cost_sensitive_cross_entropy")
+    empty = _empty(logits, reduction)
+    if empty is not None:
+        return empty
+    if weights.shape != (logits.shape[1],):
+        raise ValueError(f"weights must be ({logits.shape[1]},), got {tuple(weights.shape)}")
+    return F.cross_entropy(logits, target, weight=weights.to(device=logits.device, dtype=logits.dtype),
+                           reduction=reduction)
+
+
+class CostSensitiveCrossEntropy(nn.Module):
+    """Module form of :func:`cost_sensitive_cross_entropy`."""
+
+    def __init__(self, weights: ArrayLike, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
+        self.reduction = reduction
+
+    @classmethod
+    def from_counts(cls, counts: ArrayLike, variant: str = "smooth", **kwargs: Any) -> "CostSensitiveCrossEntropy":
+        return cls(compute_weights(counts, variant), **kwargs)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return cost_sensitive_cross_entropy(logits, target, self.weights, self.reduction)
+
+
+# ------------------------------------------------- logit adjustment / balanced softmax
+
+
+def logit_adjusted_cross_entropy(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, tau: float = 1.0,
+                                 reduction: str = "mean") -> Tensor:
+    """Logit-adjusted CE (Menon et al., ICLR 2021): ``CE(z + tau * log(prior), y)``.
+
+    ``counts`` ``(C,)`` are training counts, or a precomputed ``log_prior`` tensor is
+    accepted through :class:`LogitAdjustedLoss`.
+    """
+    _check(logits, target, reduction, "logit_adjusted_cross_entropy")
+    empty = _empty(logits, reduction)
+    if empty is not None:
+        return empty
+    prior = log_prior(counts, device=logits.device).to(logits.dtype)
+    return _logit_adjusted(logits, target, prior, tau, reduction)
+
+
+def _logit_adjusted(logits: Tensor, target: Tensor, prior: Tensor, tau: float, reduction: str) -> Tensor:
+    if prior.shape != (logits.shape[1],):
+        raise ValueError(f"counts must have {logits.shape[1]} entries (one per logit), got {tuple(prior.shape)}")
+    return F.cross_entropy(logits + tau * prior.to(logits.dtype), target, reduction=reduction)
+
+
+def balanced_softmax_loss(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, reduction: str = "mean") -> Tensor:
+    """Balanced Softmax (Ren et al., NeurIPS 2020): ``CE(z + log n, y)``.
+
+    Identical to logit-adjusted CE with ``tau = 1`` (``log sum(n)`` cancels in the softmax).
+    """
+    return logit_adjusted_cross_entropy(logits, target, counts, tau=1.0, reduction=reduction)
+
+
+class LogitAdjustedLoss(nn.Module):
+    """Module form of :func:`logit_adjusted_cross_entropy`; the log-prior is a buffer."""
+
+    def __init__(self, counts: ArrayLike, tau: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("log_prior", log_prior(counts))
+        self.tau = float(tau)
+        self.reduction = reduction
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        _check(logits, target, self.reduction, type(self).__name__)
+        empty = _empty(logits, self.reduction)
+        if empty is not None:
+            return empty
+        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}"
+
+
+class BalancedSoftmaxLoss(LogitAdjustedLoss):
+    """Module form of :func:`balanced_softmax_loss`."""
+
+    def __init__(self, counts: ArrayLike, reduction: str = "mean") -> None:
+        super().__init__(counts, tau=1.0, reduction=reduction)
+
+
+# ------------------------------------------------------------------------------ LDAM
+
+
+def ldam_margins(counts: ArrayLike, max_margin: float = 0.5) -> Tensor:
+    """LDAM margins ``m_y = C / n_y^{1/4}`` scaled so the largest is ``max_margin``. Shape ``(C,)``."""
+    n = check_counts(counts, "counts")
+    if np.any(n == 0):
+        raise ValueError("LDAM margins need every class present; some classes have 0 samples")
+    if max_margin <= 0:
+        raise ValueError(f"max_margin must be > 0, got {max_margin}")
+    m = 1.0 / np.power(n, 0.25)
+    return torch.as_tensor(m * (max_margin / m.max()), dtype=torch.float32)
+
+
+def _ldam(logits: Tensor, target: Tensor, margins: Tensor, scale: float, weight: Optional[Tensor],
+          reduction: str) -> Tensor:
+    margins = margins.to(device=logits.device, dtype=logits.dtype)
+    if target.dim() == 1:
+        # Subtract the target's margin from the target logit only (Cao et al., Eq. 13).
+        shifted = logits.scatter_add(1, target.unsqueeze(1), -margins[target].unsqueeze(1))
+    else:
+        shifted = logits - target.to(logits.dtype) * margins
+    if weight is not None:
+        weight = weight.to(device=logits.device, dtype=logits.dtype)
+    return F.cross_entropy(scale * shifted, target, weight=weight, reduction=reduction)
+
+
+def ldam_loss(logits: Tensor, target: Tensor, counts: ArrayLike, max_margin: float = 0.5, scale: float = 30.0,
+              weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
+    """LDAM loss (Cao et al., NeurIPS 2019): ``CE(s * (z - m_y 1_y), y; weight)``.
+
+    ``weight`` ``(C,)`` is the DRW re-weighting (:func:`iif.effective_number_weights`),
+    ``None`` before the DRW epoch. ``scale`` assumes cosine-normalised logits.
+    """
+    _check(logits, target, reduction, "ldam_loss")
+    empty = _empty(logits, reduction)
+    if empty is not None:
+        return empty
+    return _ldam(logits, target, ldam_margins(counts, max_margin), scale, weight, reduction)
+
+
+class LDAMLoss(nn.Module):
+    """Module form of :func:`ldam_loss`, with the deferred re-weighting (DRW) schedule.
+
+    Call :meth:`set_epoch` each epoch: from ``drw_epoch`` on, samples are weighted by the
+    class-balanced (effective number, ``beta``) weights; ``drw_epoch=None`` never re-weights.
+    """
+
+    def __init__(self, counts: ArrayLike, max_margin: float = 0.5, scale: float = 30.0,
+                 drw_epoch: Optional[int] = None, beta: float = 0.9999, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("margins", ldam_margins(counts, max_margin))
+        self.register_buffer("drw_weights", effective_number_weights(counts, beta))
+        self.weight: Optional[Tensor] = None
+        self.scale = float(scale)
+        self.drw_epoch = drw_epoch
+        self.reduction = reduction
+
+    def set_epoch(self, epoch: int) -> None:
+        """Switch the class-balanced weights on once ``epoch >= drw_epoch`` (epochs count from 0)."""
+        on = self.drw_epoch is not None and epoch >= self.drw_epoch
+        self.weight = self.drw_weights if on else None
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        _check(logits, target, self.reduction, "LDAMLoss")
+        empty = _empty(logits, self.reduction)
+        if empty is not None:
+            return empty
+        return _ldam(logits, target, self.margins, self.scale, self.weight, self.reduction)
+
+
+# ----------------------------------------------------------------------------- focal
+
+
+def focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, alpha: Optional[Tensor] = None,
+               reduction: str = "mean") -> Tensor:
+    """Softmax focal loss (Lin et al., ICCV 2017): ``-alpha_y (1 - p_y)^gamma log p_y``.
+
+    ``gamma = 0`` and no ``alpha`` is exactly cross-entropy. Soft targets ``(N, C)`` give
+    ``-sum_c t_c alpha_c (1 - p_c)^gamma log p_c``.
+    """
+    _check(logits, target, reduction, "focal_loss")
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    empty = _empty(logits, reduction)
+    if empty is not None:
+        return empty
+    logp = F.log_softmax(logits, dim=1)
+    if target.dim() == 1:
+        logp_t = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+        loss = -torch.pow(1.0 - logp_t.exp(), gamma) * logp_t
+        if alpha is not None:
+            loss = loss * alpha.to(device=logits.device, dtype=logits.dtype)[target]
+    else:
+        per = -target.to(logits.dtype) * torch.pow(1.0 - logp.exp(), gamma) * logp
+        if alpha is not None:
+            per = per * alpha.to(device=logits.device, dtype=logits.dtype)
+        loss = per.sum(1)
+    return _reduce(loss, reduction)
+
+
+class FocalLoss(nn.Module):
+    """Module form of :func:`focal_loss`; ``alpha`` ``(C,)`` is an optional buffer."""
+
+    def __init__(self, gamma: float = 2.0, alpha: Optional[ArrayLike] = None, reduction: str = "mean") -> None:
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        self.gamma = float(gamma)
+        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+        self.reduction = reduction
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return focal_loss(logits, target, self.gamma, self.alpha, self.reduction)
+
+
+# ------------------------------------------------------------------------ registry
+
+
+def _iif(counts: ArrayLike, variant: str = "smooth", **kw: Any) -> nn.Module:
+    return IIFCrossEntropy.from_counts(counts, variant, **kw)
+
+
+def _csl(counts: ArrayLike, variant: str = "smooth", **kw: Any) -> nn.Module:
+    return CostSensitiveCrossEntropy.from_counts(counts, variant, **kw)
+
+
+#: Loss names accepted by :func:`build_loss` (and the trainer's ``loss.type``).
+LOSSES: dict[str, Any] = {
+    "ce": lambda counts, **kw: CrossEntropy(**kw),
+    "iif": _iif,
+    "iif_csl": _csl,
+    "balanced_softmax": lambda counts, **kw: BalancedSoftmaxLoss(counts, **kw),
+    "logit_adjusted": lambda counts, **kw: LogitAdjustedLoss(counts, **kw),
+    "ldam": lambda counts, **kw: LDAMLoss(counts, **kw),
+    "focal": lambda counts, **kw: FocalLoss(**kw),
+}
+
+
+def build_loss(name: str, counts: ArrayLike, **kwargs: Any) -> nn.Module:
+    """Build a loss module by name from the training counts ``(C,)``.
+
+    Examples: ``build_loss("iif", counts, variant="raw")``, ``build_loss("ldam", counts, drw_epoch=160)``.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    try:
+        return LOSSES[name](counts, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments {sorted(kwargs)} for loss {name!r}: {exc}") from exc

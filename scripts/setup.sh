@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up (or update) the project's virtual environment. Idempotent: a second run takes seconds.
+#   scripts/setup.sh          runtime dependencies (requirements.txt) + the package in editable mode
+#   scripts/setup.sh dev      ... plus the test tools (requirements-dev.txt)
+# Environment: PYTHON (interpreter to build the venv from, default python3.11 or python3),
+#              VENV (where, default .venv in the repo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+VENV=${VENV:-.venv}
+reqs=requirements.txt
+[ "${1:-}" = dev ] && reqs=requirements-dev.txt
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# A marker file keyed on the requirement files skips pip entirely when nothing changed.
+stamp="$VENV/.iif-$(cat requirements*.txt setup.py | sha1sum | cut -c1-12)-${1:-main}"
+if [ ! -f "$stamp" ]; then
+  echo "[setup] installing $reqs (torch from the local wheel cache when present)"
+  "${PIP[@]}" install -q -r "$reqs"
+  # The package itself, editable, without touching the pinned dependencies.
+  "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+  touch "$stamp"
+fi
+echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, iif; print("torch", torch.__version__, "iif", iif.__version__)'))"
