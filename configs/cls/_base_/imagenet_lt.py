@@ -1,0 +1,15 @@
+# ImageNet-LT (Liu et al. 2019): 115.8k training images, 1000 classes, from split files
+# ImageNet_LT_{train,val,test}.txt (`relative/path label`) placed in the image root.
+data = dict(
+    name="imagenet_lt",
+    root="data/ImageNet",  # image root; split files default to <root>/ImageNet_LT_<split>.txt
+    kwargs=dict(),
+    batch_size=256,
+    test_batch_size=256,
+    num_workers=8,
+    train_transform=dict(image_size=224, random_resized_crop=True, hflip=True, autoaugment="imagenet"),
+    test_transform=dict(image_size=224, resize=256),
+)
+model = dict(in_chans=3, head="cosine", scale=16.0)
+mixup = dict(alpha=0.2)
+train = dict(amp=True, channels_last=True)

@@ -1,0 +1,49 @@
+"""Long-tailed datasets, transforms and samplers for the classification trainer.
+
+    from iif.data import build_dataset, build_transform, DATASET_STATS
+    tf = build_transform(True, image_size=32, crop_padding=4, hflip=True, autoaugment="cifar",
+                         **DATASET_STATS["cifar"])
+    train = build_dataset("cifar10_lt", "/data/cifar", "train", tf, imbalance_factor=100)
+    train.class_counts()        # (10,) int64: 5000, 2997, ..., 50
+
+Nothing here downloads at run time; ``iif.data.fetch`` fetches (Fashion-)MNIST at setup time.
+"""
+from .array import ArrayLTDataset
+from .base import LTDataset
+from .cifar import CIFAR10LT, CIFAR100LT
+from .idx import read_idx
+from .longtail import PROFILES, long_tailed_counts, select_held_out, select_long_tailed
+from .mnist import MNISTLT, FashionMNISTLT
+from .registry import DATASETS, build_dataset
+from .samplers import SAMPLER_MODES, ClassAwareSampler, build_sampler, repeat_factors
+from .splitfile import INat2018, ImageNetLT, PlacesLT, SplitFileDataset, parse_split_file
+from .transforms import AUTOAUGMENT_POLICIES, DATASET_STATS, Cutout, build_transform
+
+__all__ = [
+    "LTDataset",
+    "ArrayLTDataset",
+    "SplitFileDataset",
+    "CIFAR10LT",
+    "CIFAR100LT",
+    "FashionMNISTLT",
+    "MNISTLT",
+    "ImageNetLT",
+    "PlacesLT",
+    "INat2018",
+    "DATASETS",
+    "build_dataset",
+    "PROFILES",
+    "long_tailed_counts",
+    "select_long_tailed",
+    "select_held_out",
+    "read_idx",
+    "parse_split_file",
+    "build_transform",
+    "Cutout",
+    "DATASET_STATS",
+    "AUTOAUGMENT_POLICIES",
+    "ClassAwareSampler",
+    "build_sampler",
+    "SAMPLER_MODES",
+    "repeat_factors",
+]

@@ -1,0 +1,7 @@
+"""The classification trainer (adds torchvision, timm and MMEngine's Config to the core)."""
+from .config import DEFAULTS, STRATEGIES, ConfigError, load_config, validate_config
+from .evaluate import collect_logits, format_table, posthoc_rows, score
+from .trainer import Trainer, resolve_device, seed_everything
+
+__all__ = ["DEFAULTS", "STRATEGIES", "ConfigError", "load_config", "validate_config", "Trainer", "collect_logits",
+           "format_table", "posthoc_rows", "score", "resolve_device", "seed_everything"]

@@ -1,0 +1,180 @@
+"""Experiment configs: MMEngine-style Python files with ``_base_`` inheritance, checked against a schema.
+
+MMEngine's ``Config`` accepts any key, so a typo (``optimizer.wd=0``) would silently do
+nothing. :func:`load_config` fills every key from :data:`DEFAULTS` and rejects keys the
+schema does not know and values of the wrong type, naming the key and the allowed ones.
+Sections listed in :data:`OPEN_SECTIONS` are keyword arguments forwarded to a builder
+(a loss, a transform, a dataset), which validates them itself.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Mapping
+
+from mmengine.config import Config
+
+from ..weights import VARIANTS
+
+__all__ = ["DEFAULTS", "OPEN_SECTIONS", "STRATEGIES", "load_config", "validate_config", "ConfigError"]
+
+STRATEGIES = ("end-to-end", "decoupled", "post-process")
+
+#: Every key a classification config may set, with its default. ``None`` defaults accept any type.
+DEFAULTS: dict[str, Any] = dict(
+    work_dir=None,  # default: work_dirs/<config folder>/<config file stem>
+    seed=0,
+    device="auto",  # "auto" = cuda if available, else cpu
+    data=dict(
+        name="fashion_mnist_lt",
+        root=None,  # None: the fetched cache for (fashion_)mnist; required for the others
+        kwargs=dict(),  # forwarded to iif.data.build_dataset (imbalance_factor, split_file, ...)
+        batch_size=128,
+        test_batch_size=256,
+        num_workers=0,
+        sampler=None,  # None | "balanced" | "sqrt" | "rfs" (iif.data.ClassAwareSampler)
+        train_transform=dict(),  # forwarded to iif.data.build_transform(train=True, ...)
+        test_transform=dict(),
+        eval_split="test",  # "val" to tune; report test
+        fake=False,  # random images of the dataset's shape: smoke tests without data
+        fake_size=64,
+    ),
+    model=dict(
+        name="cnn3",
+        head="linear",  # "linear" | "cosine" | "cosine_learnable"
+        scale=16.0,
+        in_chans=3,
+        pretrained=None,  # local checkpoint path; nothing is downloaded
+        trainable="all",  # "all" | "last_block" (Places-LT recipe) | "classifier"
+        kwargs=dict(),
+    ),
+    loss=dict(type="ce"),  # iif.build_loss(type, counts, **rest)
+    optimizer=dict(lr=0.1, momentum=0.9, nesterov=False, weight_decay=5e-4),
+    schedule=dict(epochs=8, type="cosine", milestones=[], gamma=0.1, warmup_epochs=0),
+    mixup=dict(alpha=0.0),
+    strategy=dict(
+        type="end-to-end",
+        load_from=None,  # stage-1 checkpoint for decoupled / post-process
+        method="iif",  # decoupled: "iif" (retrain classifier with `loss`), "crt", "lws"
+    ),
+    train=dict(
+        amp=False,  # autocast (bf16 on CPU, fp16 + GradScaler on CUDA)
+        channels_last=False,
+        compile=False,
+        max_iters=None,  # stop each epoch after this many iterations (smoke tests)
+        eval_interval=0,  # evaluate every N epochs (0: only at the end)
+        log_interval=50,
+        tensorboard=False,
+    ),
+    evaluate=dict(variants=list(VARIANTS), logit_adjust_taus=[1.0]),
+)
+
+#: Sections whose keys are forwarded to a builder that validates them.
+OPEN_SECTIONS = frozenset({"data.kwargs", "data.train_transform", "data.test_transform", "model.kwargs", "loss"})
+
+_CHOICES = {
+    "strategy.type": STRATEGIES,
+    "strategy.method": ("iif", "crt", "lws"),
+    "schedule.type": ("cosine", "multistep"),
+    "model.trainable": ("all", "last_block", "classifier"),
+    "model.head": ("linear", "cosine", "cosine_learnable"),
+}
+
+
+class ConfigError(ValueError):
+    """A config key or value that the schema rejects."""
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    if isinstance(default, dict):
+        return isinstance(value, Mapping)
+    return isinstance(value, type(default))
+
+
+def _check(cfg: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, errors: list[str]) -> None:
+    for key, value in cfg.items():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            errors.append(f"unknown key {path!r}; allowed keys here: {sorted(schema)}")
+            continue
+        default = schema[key]
+        if not _type_ok(default, value):
+            errors.append(f"{path} must be {type(default).__name__}, got {value!r} ({type(value).__name__})")
+            continue
+        if path in _CHOICES and value not in _CHOICES[path]:
+            errors.append(f"{path}={value!r} is not one of {list(_CHOICES[path])}")
+        if isinstance(default, dict) and path not in OPEN_SECTIONS and isinstance(value, Mapping):
+            _check(value, default, path + ".", errors)
+
+
+def _merge(defaults: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(defaults))
+    for key, value in cfg.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key != "loss":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``cfg`` against :data:`DEFAULTS` and return it with every default filled in.
+
+    ``loss`` replaces the default loss dict whole (its keys depend on its ``type``).
+    Raises :class:`ConfigError` listing every problem at once.
+    """
+    plain = {k: v for k, v in _plain(cfg).items() if not k.startswith("_")}
+    errors: list[str] = []
+    _check(plain, DEFAULTS, "", errors)
+    merged = _merge(DEFAULTS, plain)
+    if "type" not in merged["loss"]:
+        errors.append("loss needs a 'type' (e.g. 'ce', 'iif')")
+    if merged["schedule"]["epochs"] < 1:
+        errors.append(f"schedule.epochs must be >= 1, got {merged['schedule']['epochs']}")
+    if merged["strategy"]["type"] in ("decoupled", "post-process") and not merged["strategy"]["load_from"]:
+        errors.append(f"strategy.type={merged['strategy']['type']!r} needs strategy.load_from (a stage-1 checkpoint)")
+    for v in merged["evaluate"]["variants"]:
+        if v not in VARIANTS:
+            errors.append(f"evaluate.variants: unknown IIF variant {v!r}; expected some of {list(VARIANTS)}")
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    return merged
+
+
+def load_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Load a config file, apply ``--cfg-options``-style ``{"a.b": value}`` overrides, validate.
+
+    ``work_dir`` defaults to ``work_dirs/<file stem>``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(dict(options))
+    merged = validate_config(cfg.to_dict())
+    if merged["work_dir"] is None:
+        # work_dirs/<dataset folder>/<experiment>, so equal file names in two folders never collide.
+        parent = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        merged["work_dir"] = os.path.join("work_dirs", parent, os.path.splitext(os.path.basename(path))[0])
+    merged["_config_path"] = path
+    return merged
+

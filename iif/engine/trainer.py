@@ -1,0 +1,278 @@
+"""The classification trainer: end-to-end, decoupled and post-process IIF (paper Fig. 3).
+
+One :class:`Trainer` runs one stage from a validated config. Each epoch ends with an
+atomic checkpoint (``last.pth``) holding everything needed to continue exactly:
+model, optimizer, LR schedule, AMP scaler and the epoch's log. Every epoch reseeds the
+RNGs from ``(seed, epoch, rank)``, so data order, augmentation and mixup of epoch ``e``
+do not depend on whether the run was interrupted before it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..metrics import SHOT_THRESHOLDS
+from .builders import (
+    apply_strategy,
+    build_classifier,
+    build_criterion,
+    build_datasets,
+    build_loaders,
+    build_optimizer,
+)
+from .checkpoint import atomic_save, atomic_write_json, atomic_write_text, load_checkpoint
+from .distributed import DistInfo, barrier, cleanup, init_distributed
+from .evaluate import collect_logits, format_table, posthoc_rows, score
+from .schedule import lr_factor
+
+__all__ = ["Trainer", "seed_everything", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' but no CUDA device is available; use device='cpu' or 'auto'")
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def _method_name(cfg: dict) -> str:
+    s, loss = cfg["strategy"], cfg["loss"]
+    extra = f" {loss['variant']}" if "variant" in loss else ""
+    if s["type"] == "decoupled":
+        return f"decoupled {s['method']}" + (f" ({loss['type']}{extra})" if s["method"] == "iif" else "")
+    name = {"ce": "softmax"}.get(loss["type"], loss["type"])
+    return f"{name}{extra}" + ("" if loss["type"] == "ce" else " (end-to-end)")
+
+
+# Keys that may change between a run and its resumption without changing the result.
+_RESUME_FREE = {"work_dir", "train.log_interval", "train.eval_interval", "train.tensorboard", "data.num_workers",
+                "data.test_batch_size", "evaluate"}
+
+
+def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        path = prefix + key
+        if key.startswith("_") or path in _RESUME_FREE:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_changes(a, b, path + ".")
+        elif a != b:
+            out.append(f"{path}: {a!r} -> {b!r}")
+    return out
+
+
+class Trainer:
+    """Runs one stage described by ``cfg`` (a dict from :func:`iif.engine.load_config`)."""
+
+    def __init__(self, cfg: dict, resume: bool = False) -> None:
+        self.cfg = cfg
+        device = resolve_device(cfg["device"])
+        self.dist: DistInfo = init_distributed(device.type)
+        self.device = resolve_device(cfg["device"], self.dist.local_rank)
+        cfg["_device"] = self.device
+        self.work_dir = cfg["work_dir"]
+        os.makedirs(self.work_dir, exist_ok=True)
+        seed_everything(cfg["seed"])
+
+        self.train_set, self.eval_set = build_datasets(cfg)
+        self.counts = np.asarray(self.train_set.class_counts(), dtype=np.int64)
+        self.num_classes = len(self.counts)
+        self.shots = tuple(getattr(self.train_set, "shot_thresholds", SHOT_THRESHOLDS))
+        self.train_loader, self.eval_loader, self.sampler = build_loaders(
+            cfg, self.train_set, self.eval_set, self.dist.rank, self.dist.world_size)
+
+        stage1 = None
+        if cfg["strategy"]["load_from"]:
+            stage1 = load_checkpoint(cfg["strategy"]["load_from"])["model"]
+        model = apply_strategy(build_classifier(cfg, self.num_classes), cfg, stage1)
+        self.channels_last = cfg["train"]["channels_last"]
+        model = model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        self.model = model  # the unwrapped module: what checkpoints hold
+        self.criterion = build_criterion(cfg, self.counts).to(self.device)
+        self.epochs = cfg["schedule"]["epochs"]
+        self.max_iters = cfg["train"]["max_iters"]
+        self.iters_per_epoch = min(len(self.train_loader), self.max_iters or len(self.train_loader))
+        self.optimizer = build_optimizer(cfg, model) if cfg["strategy"]["type"] != "post-process" else None
+        sch = cfg["schedule"]
+        self.scheduler = None
+        if self.optimizer is not None:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer,
+                lambda it: lr_factor(it, self.iters_per_epoch, self.epochs, sch["type"], sch["warmup_epochs"],
+                                     sch["milestones"], sch["gamma"]))
+        # AMP: bf16 where supported (no scaler needed), fp16 + GradScaler on older GPUs.
+        self.amp = cfg["train"]["amp"]
+        self.amp_dtype = torch.bfloat16
+        if self.amp and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            self.amp_dtype = torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp and self.amp_dtype == torch.float16)
+        self.mixup = None
+        if cfg["mixup"]["alpha"] > 0:
+            from torchvision.transforms import v2
+
+            self.mixup = v2.MixUp(alpha=cfg["mixup"]["alpha"], num_classes=self.num_classes)
+
+        self.net: nn.Module = model
+        if cfg["train"]["compile"]:
+            self.net = torch.compile(self.net)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # Frozen backbones (decoupled) leave parameters without gradients.
+            self.net = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=ids, find_unused_parameters=cfg["strategy"]["type"] == "decoupled")
+
+        self.start_epoch = 0
+        self.history: list[dict] = []
+        if resume:
+            self._resume()
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.work_dir, "last.pth")
+
+    def _save(self, epoch: int) -> None:
+        if not self.dist.is_main:
+            return
+        state = dict(
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            epoch=epoch,
+            history=self.history,
+            class_counts=self.counts,
+            config={k: v for k, v in self.cfg.items() if not k.startswith("_")},
+        )
+        atomic_save(state, self.checkpoint_path)
+        atomic_write_text("".join(json.dumps(h) + "\n" for h in self.history), os.path.join(self.work_dir, "log.jsonl"))
+
+    def _resume(self) -> None:
+        if not os.path.isfile(self.checkpoint_path):
+            logger.warning("--resume: no checkpoint at %s; starting from scratch", self.checkpoint_path)
+            return
+        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        changed = _config_changes(ckpt.get("config", {}), self.cfg)
+        if changed:
+            raise ValueError(f"--resume: {self.checkpoint_path} was written with a different config "
+                             f"({'; '.join(changed[:8])}); use another work_dir or drop --resume")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.history = list(ckpt["history"])
+        self.start_epoch = int(ckpt["epoch"]) + 1
+        logger.info("resumed from %s: epoch %d of %d done", self.checkpoint_path, self.start_epoch, self.epochs)
+
+    # ---------------------------------------------------------------------- training
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp else contextlib.nullcontext()
+
+    def train_one_epoch(self, epoch: int) -> dict:
+        seed_everything(self.cfg["seed"] * 100_003 + epoch * 1009 + self.dist.rank)
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.criterion, "set_epoch"):
+            self.criterion.set_epoch(epoch)  # LDAM's deferred re-weighting
+        self.net.train()
+        total_loss, seen, correct, t0 = 0.0, 0, 0, time.perf_counter()
+        bar = tqdm(self.train_loader, total=self.iters_per_epoch, desc=f"epoch {epoch + 1}/{self.epochs}",
+                   leave=False, disable=None if self.dist.is_main else True)
+        for it, (images, target) in enumerate(bar):
+            if it >= self.iters_per_epoch:
+                break
+            images = images.to(self.device, non_blocking=True)
+            target = target.to(self.device, non_blocking=True)
+            if self.mixup is not None:
+                images, target = self.mixup(images, target)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                logits = self.net(images)
+                loss = self.criterion(logits.float(), target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it}: "
+                                         f"lower optimizer.lr or check the loss settings")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            n = images.shape[0]
+            total_loss += loss.item() * n
+            seen += n
+            if target.dim() == 1:
+                correct += int((logits.argmax(1) == target).sum())
+            if it % self.cfg["train"]["log_interval"] == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.4g}")
+        elapsed = time.perf_counter() - t0
+        return dict(epoch=epoch + 1, lr=self.optimizer.param_groups[0]["lr"], train_loss=total_loss / max(seen, 1),
+                    train_acc=100.0 * correct / max(seen, 1) if self.mixup is None else None,
+                    images_per_s=seen * self.dist.world_size / max(elapsed, 1e-9), time_s=elapsed)
+
+    def fit(self) -> dict:
+        """Train the remaining epochs (checkpointing each), then evaluate. Returns the results dict."""
+        try:
+            if self.cfg["strategy"]["type"] != "post-process":
+                for epoch in range(self.start_epoch, self.epochs):
+                    record = self.train_one_epoch(epoch)
+                    interval = self.cfg["train"]["eval_interval"]
+                    if interval and (epoch + 1) % interval == 0 and epoch + 1 < self.epochs and self.dist.is_main:
+                        logits, labels = self._logits()
+                        record["eval"] = score("current", logits, labels, self.counts, self.shots)
+                    self.history.append(record)
+                    if self.dist.is_main:
+                        logger.info("epoch %d/%d  loss %.4f  lr %.4g  %.0f img/s%s", epoch + 1, self.epochs,
+                                    record["train_loss"], record["lr"], record["images_per_s"],
+                                    f"  eval top-1 {record['eval']['top1']:.1f}" if "eval" in record else "")
+                    self._save(epoch)
+                    barrier(self.dist)
+            results = self.evaluate() if self.dist.is_main else {}
+            barrier(self.dist)
+            return results
+        finally:
+            cleanup(self.dist)
+
+    # -------------------------------------------------------------------- evaluation
+    def _logits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return collect_logits(self.model, self.eval_loader, self.device, amp=self.amp,
+                              channels_last=self.channels_last)
+
+    def evaluate(self) -> dict:
+        """Score the model as trained plus every post-hoc adjustment; writes ``results.json``."""
+        logits, labels = self._logits()
+        ev = self.cfg["evaluate"]
+        rows = [score(_method_name(self.cfg), logits, labels, self.counts, self.shots)]
+        if self.cfg["strategy"]["type"] != "decoupled":
+            rows += posthoc_rows(logits, labels, self.counts, ev["variants"], ev["logit_adjust_taus"], self.shots)
+        results = dict(
+            dataset=self.cfg["data"]["name"], split=self.cfg["data"]["eval_split"],
+            strategy=self.cfg["strategy"]["type"], config=self.cfg.get("_config_path"),
+            train_counts=self.counts.tolist(), shot_thresholds=list(self.shots), rows=rows,
+            epochs=self.epochs,
+        )
+        atomic_write_json(results, os.path.join(self.work_dir, "results.json"))
+        logger.info("\n%s", format_table(rows, f"{self.cfg['data']['name']} ({self.cfg['data']['eval_split']} split)"))
+        return results
