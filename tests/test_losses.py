@@ -69,6 +69,13 @@ def test_module_matches_function_and_from_counts(batch):
     assert mod.state_dict()["weights"].shape == (C,)
 
 
+def test_module_adjust_is_the_eq4_output(batch):
+    logits, _ = batch
+    w = iif.compute_weights(COUNTS, "raw").double()
+    torch.testing.assert_close(L.IIFCrossEntropy(w).double().adjust(logits), logits * w)
+    assert not hasattr(L.CrossEntropy(), "adjust")
+
+
 def test_background_column_weight_is_one(batch):
     logits, _ = batch
     bg_logits = torch.cat([logits, torch.randn(N, 1, dtype=torch.float64)], 1)  # (N, C+1)

@@ -137,7 +137,14 @@ def apply_strategy(model: nn.Module, cfg: dict, stage1_state: Optional[dict]) ->
 def build_criterion(cfg: dict, counts: np.ndarray) -> nn.Module:
     loss_cfg = dict(cfg["loss"])
     name = loss_cfg.pop("type")
-    return build_loss(name, counts, **loss_cfg)
+    try:
+        return build_loss(name, counts, **loss_cfg)
+    except ValueError as exc:
+        if "bad arguments" not in str(exc):
+            raise
+        # The usual cause: loss keys inherited from a _base_ config that the new type does not take.
+        raise ValueError(f"{exc}; to replace an inherited loss whole, write loss=dict(_delete_=True, ...) "
+                         f"in the config or pass --cfg-options loss._delete_=True loss.type=...") from exc
 
 
 def build_optimizer(cfg: dict, model: nn.Module) -> torch.optim.Optimizer:

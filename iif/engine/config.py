@@ -144,6 +144,8 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     plain = {k: v for k, v in _plain(cfg).items() if not k.startswith("_")}
     errors: list[str] = []
     _check(plain, DEFAULTS, "", errors)
+    if errors:  # wrong keys/types first: the checks below assume the types are right
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     merged = _merge(DEFAULTS, plain)
     if "type" not in merged["loss"]:
         errors.append("loss needs a 'type' (e.g. 'ce', 'iif')")

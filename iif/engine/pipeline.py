@@ -14,7 +14,12 @@ __all__ = ["run_stage", "run_two_stage"]
 
 def run_stage(config: str, options: Optional[Mapping[str, Any]] = None, resume: bool = True) -> dict:
     """Train + evaluate one config; with ``resume`` a finished stage is only re-evaluated."""
-    return Trainer(load_config(config, options), resume=resume).fit()
+    return _run(load_config(config, options), resume)
+
+
+def _run(cfg: dict, resume: bool) -> dict:
+    resume = resume and os.path.isfile(os.path.join(cfg["work_dir"], "last.pth"))
+    return Trainer(cfg, resume=resume).fit()
 
 
 def run_two_stage(stage1: str, stage2: str, options: Optional[Mapping[str, Any]] = None,
@@ -24,7 +29,7 @@ def run_two_stage(stage1: str, stage2: str, options: Optional[Mapping[str, Any]]
     also written to ``<stage-1 work_dir>/../summary.md``."""
     options = dict(options or {})
     cfg1 = load_config(stage1, options)
-    first = Trainer(cfg1, resume=resume).fit()
+    first = _run(cfg1, resume)
     opts2 = dict(options)
     opts2["strategy.load_from"] = os.path.join(cfg1["work_dir"], "last.pth")
     second = run_stage(stage2, opts2, resume)

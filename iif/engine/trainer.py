@@ -57,12 +57,23 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def _method_name(cfg: dict) -> str:
+    """The results-table name of a run: ``softmax``, ``IIF smooth (end-to-end)``, ``decoupled cRT`` ..."""
     s, loss = cfg["strategy"], cfg["loss"]
-    extra = f" {loss['variant']}" if "variant" in loss else ""
+    variant = loss.get("variant", "smooth")
     if s["type"] == "decoupled":
-        return f"decoupled {s['method']}" + (f" ({loss['type']}{extra})" if s["method"] == "iif" else "")
-    name = {"ce": "softmax"}.get(loss["type"], loss["type"])
-    return f"{name}{extra}" + ("" if loss["type"] == "ce" else " (end-to-end)")
+        if s["method"] == "iif":
+            return f"decoupled IIF {variant}" if loss["type"] == "iif" else f"decoupled classifier ({loss['type']})"
+        return {"crt": "decoupled cRT", "lws": "decoupled LWS"}[s["method"]]
+    names = {
+        "ce": "softmax",
+        "iif": f"IIF {variant} (end-to-end)",
+        "iif_csl": f"IIF_CSL {variant} (end-to-end)",
+        "balanced_softmax": "Balanced Softmax",
+        "logit_adjusted": f"logit-adjusted loss tau={loss.get('tau', 1.0):g}",
+        "ldam": "LDAM-DRW" if loss.get("drw_epoch") is not None else "LDAM",
+        "focal": f"focal gamma={loss.get('gamma', 2.0):g}",
+    }
+    return names.get(loss["type"], loss["type"])
 
 
 # Keys that may change between a run and its resumption without changing the result.
@@ -257,15 +268,24 @@ class Trainer:
 
     # -------------------------------------------------------------------- evaluation
     def _logits(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return collect_logits(self.model, self.eval_loader, self.device, amp=self.amp,
-                              channels_last=self.channels_last)
+        """Evaluation-set scores and labels. A model trained with IIF-CE predicts with ``w * z``
+        (paper Eq. 4), so the loss's ``adjust`` is applied; other losses predict with ``z``."""
+        logits, labels = collect_logits(self.model, self.eval_loader, self.device, amp=self.amp,
+                                        channels_last=self.channels_last)
+        adjust = getattr(self.criterion, "adjust", None)
+        if adjust is not None:
+            with torch.no_grad():
+                logits = adjust(logits.to(self.device)).float().cpu()
+        return logits, labels
 
     def evaluate(self) -> dict:
         """Score the model as trained plus every post-hoc adjustment; writes ``results.json``."""
         logits, labels = self._logits()
         ev = self.cfg["evaluate"]
         rows = [score(_method_name(self.cfg), logits, labels, self.counts, self.shots)]
-        if self.cfg["strategy"]["type"] != "decoupled":
+        # Post-hoc adjustments are for a plain softmax model; on top of a long-tail loss they
+        # would adjust twice.
+        if self.cfg["strategy"]["type"] != "decoupled" and self.cfg["loss"]["type"] == "ce":
             rows += posthoc_rows(logits, labels, self.counts, ev["variants"], ev["logit_adjust_taus"], self.shots)
         results = dict(
             dataset=self.cfg["data"]["name"], split=self.cfg["data"]["eval_split"],

@@ -2,5 +2,5 @@
 # retrain it with class-balanced sampling and plain CE.
 _base_ = ["./decoupled_iif.py"]
 strategy = dict(method="crt")
-loss = dict(type="ce")
+loss = dict(_delete_=True, type="ce")  # replace the inherited IIF loss whole
 data = dict(sampler="balanced")

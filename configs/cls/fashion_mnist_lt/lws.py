@@ -2,5 +2,5 @@
 # class-balanced sampling, plain CE.
 _base_ = ["./decoupled_iif.py"]
 strategy = dict(method="lws")
-loss = dict(type="ce")
+loss = dict(_delete_=True, type="ce")  # replace the inherited IIF loss whole
 data = dict(sampler="balanced")
