@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv/bin/python}
+# Absolute (the build runs in another directory) without resolving the venv's symlink.
+PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"
 VERSION=2.1.0
 CACHE=${IIF_WHEEL_CACHE:-$HOME/.cache/iif/wheels}
 mkdir -p "$CACHE"

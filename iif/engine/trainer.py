@@ -155,6 +155,14 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=ids, find_unused_parameters=cfg["strategy"]["type"] == "decoupled")
 
+        self.tb = None
+        if cfg["train"]["tensorboard"] and self.dist.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise ValueError("train.tensorboard=True needs the tensorboard package "
+                                 "(pip install tensorboard), or set train.tensorboard=False") from exc
+            self.tb = SummaryWriter(os.path.join(self.work_dir, "tensorboard"))
         self.start_epoch = 0
         self.history: list[dict] = []
         if resume:
@@ -254,6 +262,12 @@ class Trainer:
                         logits, labels = self._logits()
                         record["eval"] = score("current", logits, labels, self.counts, self.shots)
                     self.history.append(record)
+                    if self.tb is not None:
+                        for key in ("train_loss", "train_acc", "lr", "images_per_s"):
+                            if record.get(key) is not None:
+                                self.tb.add_scalar(key, record[key], epoch + 1)
+                        if "eval" in record:
+                            self.tb.add_scalar("eval_top1", record["eval"]["top1"], epoch + 1)
                     if self.dist.is_main:
                         logger.info("epoch %d/%d  loss %.4f  lr %.4g  %.0f img/s%s", epoch + 1, self.epochs,
                                     record["train_loss"], record["lr"], record["images_per_s"],
@@ -264,6 +278,8 @@ class Trainer:
             barrier(self.dist)
             return results
         finally:
+            if self.tb is not None:
+                self.tb.close()
             cleanup(self.dist)
 
     # -------------------------------------------------------------------- evaluation
