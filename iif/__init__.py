@@ -31,8 +31,24 @@ from .losses import (
     ldam_margins,
     logit_adjusted_cross_entropy,
 )
-from .metrics import ShotAccuracy, per_class_accuracy, shot_accuracy
-from .posthoc import adjust_logits, logit_adjustment, tau_normalize
+from .metrics import (
+    ShotAccuracy,
+    expected_calibration_error,
+    negative_log_likelihood,
+    per_class_accuracy,
+    reliability_bins,
+    shot_accuracy,
+    summarize,
+)
+from .posthoc import (
+    adjust_logits,
+    logit_adjustment,
+    posthoc_adjustments,
+    posthoc_sweep,
+    select_on_validation,
+    tau_normalize,
+    tau_normalized_logits,
+)
 from .weights import (
     VARIANTS,
     ZERO_SAFE_VARIANTS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -46,6 +46,22 @@ class AnnotationFrequencies:
     @property
     def num_classes(self) -> int:
         return len(self.category_ids)
+
+    def in_order(self, category_ids: Sequence[int]) -> "AnnotationFrequencies":
+        """The same counts with classes in the order of ``category_ids`` (e.g. a detector's label order).
+
+        Raises ``ValueError`` naming ids the file does not have, or when the number differs.
+        """
+        ids = np.asarray(list(category_ids), dtype=np.int64)
+        if ids.size != self.num_classes:
+            raise ValueError(f"the annotation file has {self.num_classes} categories, the model {ids.size} classes")
+        pos = np.searchsorted(self.category_ids, ids)
+        pos_c = np.minimum(pos, self.num_classes - 1)
+        missing = ids[self.category_ids[pos_c] != ids]
+        if missing.size:
+            raise ValueError(f"category ids {missing[:10].tolist()} are not in the annotation file")
+        return AnnotationFrequencies(ids, tuple(self.names[i] for i in pos), self.image_counts[pos],
+                                     self.instance_counts[pos], self.num_images, self.num_annotations)
 
     def counts(self, kind: str = "image") -> tuple[np.ndarray, int]:
         """``(frequencies, K)`` for ``kind`` in :data:`FREQUENCY_KINDS`."""

@@ -1,4 +1,7 @@
-"""Accuracy metrics for long-tailed recognition: top-1, per-class, many/medium/few shots."""
+"""Metrics for long-tailed recognition: top-1, per-class, many/medium/few shots, calibration (ECE, NLL).
+
+:func:`summarize` gives all of them for one set of logits, the row every results table is made of.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,10 +12,14 @@ from torch import Tensor
 
 from .weights import ArrayLike, check_counts
 
-__all__ = ["per_class_accuracy", "ShotAccuracy", "shot_accuracy", "SHOT_THRESHOLDS"]
+__all__ = ["per_class_accuracy", "ShotAccuracy", "shot_accuracy", "SHOT_THRESHOLDS", "ECE_BINS", "ReliabilityBins",
+           "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "summarize"]
 
 #: Default shot groups: many > 100 training images, medium 20..100, few < 20.
 SHOT_THRESHOLDS = (100, 20)
+
+#: Confidence bins of the expected calibration error (Guo et al., ICML 2017).
+ECE_BINS = 15
 
 
 def per_class_accuracy(logits_or_pred: Tensor, target: Tensor, num_classes: int) -> np.ndarray:
@@ -61,3 +68,94 @@ def shot_accuracy(class_acc: np.ndarray, train_counts: ArrayLike, thresholds: tu
         medium=mean((n >= lo) & (n <= hi)),
         few=mean(n < lo),
     )
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Equal-width confidence bins over ``[0, 1]`` (bin ``b`` is ``(b/B, (b+1)/B]``; a confidence of 0 joins bin 0).
+
+    All arrays are ``(B,)``: ``count`` samples per bin, their mean ``confidence`` and ``accuracy``
+    (NaN for an empty bin), and the bin ``edges`` ``(B+1,)``.
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+    @property
+    def ece(self) -> float:
+        """``sum_b |B_b|/N * |acc(B_b) - conf(B_b)|`` (a fraction in [0, 1]; NaN with no samples)."""
+        n = self.count.sum()
+        if n == 0:
+            return float("nan")
+        full = self.count > 0
+        return float(np.sum(self.count[full] / n * np.abs(self.accuracy[full] - self.confidence[full])))
+
+
+def _check_logits(logits: Tensor, target: Tensor, name: str) -> None:
+    if logits.dim() != 2:
+        raise ValueError(f"{name}: logits must be (N, C), got shape {tuple(logits.shape)}")
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"{name}: target must be (N,) = ({logits.shape[0]},), got shape {tuple(target.shape)}")
+
+
+def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> ReliabilityBins:
+    """Bin the top-1 confidence ``max softmax(logits)`` of ``(N, C)`` logits and compare it with accuracy."""
+    _check_logits(logits, target, "reliability_bins")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    probs = logits.detach().double().softmax(-1).cpu()
+    conf, pred = probs.max(-1)
+    correct = (pred == target.detach().cpu()).double().numpy()
+    conf = conf.numpy()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Right-closed bins (Guo et al.'s reference code): conf in (lo, hi]; conf = 0 cannot occur.
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=n_bins) / count
+        mean_acc = np.bincount(idx, weights=correct, minlength=n_bins) / count
+    return ReliabilityBins(edges=edges, count=count.astype(np.int64), confidence=mean_conf, accuracy=mean_acc)
+
+
+def expected_calibration_error(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of ``softmax(logits)`` ``(N, C)`` against ``target`` ``(N,)``, in percent."""
+    return reliability_bins(logits, target, n_bins).ece * 100.0
+
+
+def negative_log_likelihood(logits: Tensor, target: Tensor) -> float:
+    """Mean ``-log softmax(logits)[y]`` over the ``N`` samples (nats); NaN for ``N = 0``."""
+    _check_logits(logits, target, "negative_log_likelihood")
+    if logits.shape[0] == 0:
+        return float("nan")
+    return float(torch.nn.functional.cross_entropy(logits.detach().double().cpu(), target.detach().cpu().long()))
+
+
+def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
+              thresholds: tuple[int, int] = SHOT_THRESHOLDS, n_bins: int = ECE_BINS) -> dict:
+    """Every metric of one set of predictions, as a JSON-ready dict.
+
+    Args:
+        logits: ``(N, C)`` scores (the softmax of them is the predicted distribution).
+        target: ``(N,)`` labels.
+        train_counts: ``(C,)`` training images per class (defines the shot groups).
+
+    Returns ``top1``, ``balanced`` (mean per-class), ``many``, ``medium``, ``few`` and ``ece``
+    in percent, ``nll`` in nats, and ``per_class`` (``C`` accuracies in percent). Undefined
+    values (an empty shot group, a class absent from ``target``) are ``None``, not NaN, so
+    that the dict is valid JSON.
+    """
+    _check_logits(logits, target, "summarize")
+    n = check_counts(train_counts, "train_counts")
+    if logits.shape[1] != n.shape[0]:
+        raise ValueError(f"logits have {logits.shape[1]} classes, train_counts {n.shape[0]}")
+    acc = per_class_accuracy(logits, target, logits.shape[1])
+    shots = shot_accuracy(acc, n, thresholds)
+    top1 = float((logits.argmax(1) == target).double().mean() * 100) if len(target) else float("nan")
+    out = dict(top1=top1, balanced=shots.overall, many=shots.many, medium=shots.medium, few=shots.few,
+               ece=expected_calibration_error(logits, target, n_bins) if len(target) else float("nan"),
+               nll=negative_log_likelihood(logits, target))
+    clean = {k: (None if v != v else v) for k, v in out.items()}
+    clean["per_class"] = [None if a != a else float(a * 100) for a in acc]
+    return clean

@@ -2,16 +2,42 @@
 
 All of them are free at training time: they act on logits ``(N, C)`` or on the
 classifier's weight matrix ``(C, D)`` after training.
+
+:func:`posthoc_sweep` scores every adjustment (7 IIF variants, logit adjustment and
+tau-normalisation over tau grids) on one set of saved logits; :func:`select_on_validation`
+picks the variant / tau of each family on a validation split and reports that choice on
+test, never selecting on test.
 """
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from .losses import _full_weights
-from .weights import ArrayLike, log_prior
+from .metrics import SHOT_THRESHOLDS, summarize
+from .weights import VARIANTS, ArrayLike, check_counts, compute_weights, log_prior
 
-__all__ = ["adjust_logits", "logit_adjustment", "tau_normalize"]
+__all__ = ["adjust_logits", "logit_adjustment", "tau_normalize", "tau_normalized_logits", "FAMILIES",
+           "DEFAULT_TAUS", "SELECT_METRICS", "Adjustment", "posthoc_adjustments", "posthoc_sweep",
+           "select_on_validation"]
+
+logger = logging.getLogger(__name__)
+
+#: Post-hoc families, in table order: multiplicative IIF (paper Eq. 4), additive logit
+#: adjustment (Menon et al.), tau-normalised classifier (Kang et al.).
+FAMILIES = ("iif", "logit_adjustment", "tau_norm")
+
+#: The default tau grid of logit adjustment and tau-normalisation: 0, 0.25, ..., 2.
+DEFAULT_TAUS: tuple[float, ...] = tuple(i / 4 for i in range(9))
+
+#: Metrics :func:`select_on_validation` can select by, and whether higher is better.
+SELECT_METRICS = {"balanced": True, "top1": True, "nll": False, "ece": False}
 
 
 def adjust_logits(logits: Tensor, weights: Tensor, background: bool = False) -> Tensor:
@@ -54,3 +80,149 @@ def tau_normalize(weight: Tensor, tau: float = 1.0) -> Tensor:
         raise ValueError(f"tau must be >= 0, got {tau}")
     norms = weight.norm(dim=1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny)
     return weight / norms.pow(tau)
+
+
+def tau_normalized_logits(logits: Tensor, weight: Tensor, bias: Optional[Tensor], tau: float) -> Tensor:
+    """Logits of the tau-normalised classifier, computed from the original logits (no features needed).
+
+    A linear classifier gives ``z = x W^T + b``; the tau-normalised one (bias dropped, Kang et al.)
+    gives ``x (W_c / ||W_c||^tau)^T = (z_c - b_c) / ||W_c||^tau``, which is what this returns.
+
+    Args:
+        logits: ``(N, C)`` outputs of the linear classifier with weight ``(C, D)`` and ``bias`` ``(C,)`` or None.
+    """
+    if weight.dim() != 2 or weight.shape[0] != logits.shape[-1]:
+        raise ValueError(f"classifier weight must be (C, D) with C = {logits.shape[-1]}, got {tuple(weight.shape)}")
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    w = weight.to(device=logits.device, dtype=torch.float64)
+    # The ratio ||tau_normalize(W)_c|| / ||W_c|| is ||W_c||^-tau: the formula stays in tau_normalize.
+    factor = tau_normalize(w, tau).norm(dim=1) / w.norm(dim=1).clamp_min(torch.finfo(w.dtype).tiny)
+    z = logits.double()
+    if bias is not None:
+        z = z - bias.to(device=logits.device, dtype=torch.float64)
+    return (z * factor).to(logits.dtype)
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One post-hoc adjustment: ``family`` (one of :data:`FAMILIES`), ``param`` (IIF variant or tau)
+    and its table name ``method``."""
+
+    method: str
+    family: str
+    param: object
+
+
+def _check_taus(taus: Sequence[float], name: str) -> list[float]:
+    out = []
+    for t in taus:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"{name}: every tau must be a finite number >= 0, got {t!r} in {list(taus)}")
+        out.append(float(t))
+    return out
+
+
+def posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, variants: Sequence[str] = VARIANTS,
+                        la_taus: Sequence[float] = DEFAULT_TAUS, tn_taus: Sequence[float] = (),
+                        head_weight: Optional[Tensor] = None, head_bias: Optional[Tensor] = None,
+                        prefix: str = "") -> Iterator[tuple[Adjustment, Tensor]]:
+    """Yield ``(adjustment, adjusted logits (N, C))`` for every post-hoc method.
+
+    - post-process IIF, one per ``variants`` entry (``w * z``); a variant that the counts make
+      infinite (a class without training images) is skipped with a log message;
+    - additive logit adjustment for each ``la_taus`` (skipped if a class has no training image);
+    - tau-normalisation for each ``tn_taus`` (needs ``head_weight`` ``(C, D)`` of a linear classifier).
+    """
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown IIF variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    la_taus, tn_taus = _check_taus(la_taus, "la_taus"), _check_taus(tn_taus, "tn_taus")
+    counts = check_counts(train_counts, "train_counts")
+    if counts.shape[0] != logits.shape[-1]:
+        raise ValueError(f"train_counts have {counts.shape[0]} classes, logits {logits.shape[-1]}")
+    for v in variants:
+        try:
+            w = compute_weights(counts, v)
+        except ValueError as exc:
+            logger.info("post-process IIF %s skipped: %s", v, exc)
+            continue
+        yield Adjustment(f"{prefix}post-process IIF {v}", "iif", v), adjust_logits(logits, w)
+    if la_taus and np.all(counts > 0):
+        for tau in la_taus:
+            yield (Adjustment(f"{prefix}post-hoc logit adj. tau={tau:g}", "logit_adjustment", tau),
+                   logit_adjustment(logits, counts, tau))
+    elif la_taus:
+        logger.info("post-hoc logit adjustment skipped: a class has no training image (log-prior -inf)")
+    if tn_taus:
+        if head_weight is None:
+            raise ValueError("tau-normalisation needs head_weight (C, D), the linear classifier's weight; "
+                             "pass tn_taus=() for a model without one")
+        for tau in tn_taus:
+            yield (Adjustment(f"{prefix}tau-norm tau={tau:g}", "tau_norm", tau),
+                   tau_normalized_logits(logits, head_weight, head_bias, tau))
+
+
+def posthoc_sweep(logits: Tensor, labels: Tensor, train_counts: ArrayLike, variants: Sequence[str] = VARIANTS,
+                  la_taus: Sequence[float] = DEFAULT_TAUS, tn_taus: Sequence[float] = (),
+                  head_weight: Optional[Tensor] = None, head_bias: Optional[Tensor] = None,
+                  shot_thresholds: tuple[int, int] = SHOT_THRESHOLDS, prefix: str = "") -> list[dict]:
+    """Score every post-hoc adjustment of ``logits`` ``(N, C)`` against ``labels`` ``(N,)``.
+
+    One row per :func:`posthoc_adjustments` entry: ``method``, ``family``, ``param`` plus the
+    metrics of :func:`iif.metrics.summarize`. Equal, row for row, to adjusting and scoring each
+    method separately; the logits are computed once and each adjustment is a cheap elementwise op.
+    """
+    rows = []
+    for adj, z in posthoc_adjustments(logits, train_counts, variants, la_taus, tn_taus, head_weight, head_bias,
+                                      prefix):
+        rows.append(dict(method=adj.method, family=adj.family, param=adj.param,
+                         **summarize(z, labels, train_counts, shot_thresholds)))
+    return rows
+
+
+def select_on_validation(val_rows: Sequence[dict], test_rows: Sequence[dict], metric: str = "balanced",
+                         groups: Optional[dict[str, Sequence[str]]] = None) -> list[dict]:
+    """Choose within each group the method that is best on the validation split; report it on test.
+
+    Args:
+        val_rows, test_rows: rows with a ``method`` name and metrics (e.g. from :func:`posthoc_sweep`
+            on the validation and the test logits); the same methods on both splits.
+        metric: one of :data:`SELECT_METRICS` (higher is better for accuracies, lower for NLL / ECE).
+        groups: ``{group name: [methods]}``; default: one group per ``family`` present, plus
+            ``"any"`` over every row.
+
+    Returns one row per group: the *test* row of the chosen method, with ``method`` renamed
+    ``"<group> chosen on val: <method>"`` and ``selected``, ``group``, ``val_<metric>`` added.
+    Test numbers never influence the choice; ties go to the earlier row.
+    """
+    if metric not in SELECT_METRICS:
+        raise ValueError(f"unknown selection metric {metric!r}; expected one of {list(SELECT_METRICS)}")
+    higher = SELECT_METRICS[metric]
+    val = {r["method"]: r for r in val_rows}
+    test = {r["method"]: r for r in test_rows}
+    if set(val) != set(test):
+        missing = sorted(set(val) ^ set(test))
+        raise ValueError(f"validation and test rows must cover the same methods; differ in {missing[:5]}")
+    if groups is None:
+        groups = {}
+        for r in val_rows:
+            if r.get("family"):
+                groups.setdefault(r["family"], []).append(r["method"])
+        groups["any"] = [r["method"] for r in val_rows]
+    out = []
+    for name, methods in groups.items():
+        unknown = [m for m in methods if m not in val]
+        if unknown:
+            raise ValueError(f"group {name!r} names methods without rows: {unknown[:5]}")
+        scored = [(val[m][metric], i, m) for i, m in enumerate(methods) if val[m][metric] is not None]
+        if not scored:
+            logger.info("group %r: no method has a validation %s; nothing selected", name, metric)
+            continue
+        best = max(scored, key=lambda t: (t[0] if higher else -t[0], -t[1]))
+        chosen = best[2]
+        row = dict(test[chosen])
+        row.update(method=f"{name} chosen on val: {chosen}", selected=chosen, group=name,
+                   **{f"val_{metric}": best[0]})
+        out.append(row)
+    return out

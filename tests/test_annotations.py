@@ -85,3 +85,54 @@ def test_zero_count_category_needs_smooth():
     with pytest.raises(ValueError, match=r"zero frequency: \[3\].*smooth"):
         iif.weights_from_annotations(data, "raw")
     assert torch.isfinite(iif.weights_from_annotations(data, "smooth")).all()
+
+
+def test_in_order_follows_a_label_order():
+    f = iif.frequencies_from_annotations(lvis_like())
+    g = f.in_order([11, 3, 7])
+    assert g.names == ("gnu", "dog", "cat") and g.image_counts.tolist() == [1, 3, 2]
+    assert g.instance_counts.tolist() == [1, 3, 3] and g.num_images == 5
+    with pytest.raises(ValueError, match=r"category ids \[4\] are not in the annotation file"):
+        f.in_order([11, 3, 4])
+    with pytest.raises(ValueError, match="has 3 categories, the model 2 classes"):
+        f.in_order([11, 3])
+
+
+def test_weights_csv_roundtrip(tmp_path):
+    from iif.weights_io import load_weights_csv, save_weights_csv
+
+    p = str(tmp_path / "w.csv")
+    w = iif.weights_from_annotations(lvis_like(), "base10", kind="instance")
+    save_weights_csv(p, w, [3, 7, 11], ["dog", "cat", "gnu"])
+    back, ids = load_weights_csv(p, num_classes=3)
+    torch.testing.assert_close(back, w)
+    assert ids == [3, 7, 11]
+    with pytest.raises(ValueError, match=r"has 3 class weights but the model has num_classes=4"):
+        load_weights_csv(p, num_classes=4)
+    (tmp_path / "bad.csv").write_text("category_id,weight\n1,abc\n")
+    with pytest.raises(ValueError, match="must be a number"):
+        load_weights_csv(str(tmp_path / "bad.csv"))
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        load_weights_csv(str(tmp_path / "nope.csv"))
+
+
+def test_iif_weights_tool(tmp_path, capsys):
+    import importlib.util
+    import os
+
+    from iif.weights_io import load_weights_csv
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "iif_weights.py")
+    spec = importlib.util.spec_from_file_location("iif_weights", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    ann = tmp_path / "a.json"
+    ann.write_text(json.dumps(lvis_like()))
+    out = tmp_path / "w.csv"
+    assert tool.main(["--ann-file", str(ann), "--variant", "raw", "--kind", "instance", "--out", str(out)]) == 0
+    w, ids = load_weights_csv(str(out))
+    assert ids == [3, 7, 11]
+    torch.testing.assert_close(w, torch.log(torch.tensor([7 / 3, 7 / 3, 7 / 1])))
+    assert "gnu" in capsys.readouterr().out
+    assert tool.main(["--counts", "10", "0", "--variant", "raw"]) == 2
+    assert "zero frequency: [1]" in capsys.readouterr().err

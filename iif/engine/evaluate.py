@@ -10,11 +10,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..metrics import per_class_accuracy, shot_accuracy
-from ..posthoc import adjust_logits, logit_adjustment
-from ..weights import compute_weights
+from ..metrics import SHOT_THRESHOLDS, summarize
+from ..posthoc import posthoc_sweep
 
-__all__ = ["collect_logits", "score", "posthoc_rows", "format_table"]
+__all__ = ["collect_logits", "score", "posthoc_rows", "format_table", "TABLE_COLUMNS", "CALIBRATION_COLUMNS"]
 
 
 @torch.no_grad()
@@ -38,49 +37,45 @@ def collect_logits(model: nn.Module, loader: DataLoader, device: torch.device, a
 
 
 def score(method: str, logits: torch.Tensor, labels: torch.Tensor, train_counts: np.ndarray,
-          shot_thresholds: tuple[int, int] = (100, 20)) -> dict:
-    """One results row: top-1 (%), balanced (mean per-class) accuracy and many/medium/few."""
-    num_classes = len(train_counts)
-    acc = per_class_accuracy(logits, labels, num_classes)
-    shots = shot_accuracy(acc, train_counts, shot_thresholds)
-    top1 = float((logits.argmax(1) == labels).float().mean() * 100) if len(labels) else float("nan")
-    # None (JSON null) for an empty shot group: NaN is not valid JSON.
-    clean = {k: (None if v != v else v) for k, v in
-             dict(top1=top1, balanced=shots.overall, many=shots.many, medium=shots.medium, few=shots.few).items()}
-    return dict(method=method, **clean)
+          shot_thresholds: tuple[int, int] = SHOT_THRESHOLDS, per_class: bool = False) -> dict:
+    """One results row: top-1, balanced (mean per-class) accuracy, many/medium/few and ECE in %,
+    NLL in nats (:func:`iif.metrics.summarize`); ``per_class`` adds the ``(C,)`` accuracies."""
+    row = dict(method=method, **summarize(logits, labels, train_counts, shot_thresholds))
+    if not per_class:
+        row.pop("per_class")
+    return row
 
 
 def posthoc_rows(logits: torch.Tensor, labels: torch.Tensor, train_counts: np.ndarray,
-                 variants: Iterable[str], taus: Sequence[float], shot_thresholds: tuple[int, int] = (100, 20),
+                 variants: Iterable[str], taus: Sequence[float], shot_thresholds: tuple[int, int] = SHOT_THRESHOLDS,
                  prefix: str = "") -> list[dict]:
-    """Rows for post-process IIF (each variant) and post-hoc logit adjustment (each tau).
+    """Rows for post-process IIF (each variant) and post-hoc logit adjustment (each tau):
+    :func:`iif.posthoc.posthoc_sweep` without tau-normalisation or per-class accuracies.
 
     Variants that the counts make infinite (a class with no training image) are skipped.
     """
-    rows = []
-    for v in variants:
-        try:
-            w = compute_weights(train_counts, v)
-        except ValueError:
-            continue
-        rows.append(score(f"{prefix}post-process IIF {v}", adjust_logits(logits, w), labels, train_counts,
-                          shot_thresholds))
-    if np.all(np.asarray(train_counts) > 0):
-        for tau in taus:
-            rows.append(score(f"{prefix}post-hoc logit adj. tau={tau:g}", logit_adjustment(logits, train_counts, tau),
-                              labels, train_counts, shot_thresholds))
+    rows = posthoc_sweep(logits, labels, train_counts, list(variants), list(taus), (),
+                         shot_thresholds=shot_thresholds, prefix=prefix)
+    for r in rows:
+        r.pop("per_class")
     return rows
 
 
-def format_table(rows: list[dict], title: Optional[str] = None) -> str:
-    """A fixed-width text table of results rows (percentages, one decimal)."""
+#: The columns of :func:`format_table` by default, and with calibration.
+TABLE_COLUMNS = ("top1", "balanced", "many", "medium", "few")
+CALIBRATION_COLUMNS = TABLE_COLUMNS + ("ece", "nll")
+
+
+def format_table(rows: list[dict], title: Optional[str] = None, columns: Sequence[str] = TABLE_COLUMNS) -> str:
+    """A fixed-width text table of results rows (percentages and ECE with one decimal, NLL with three)."""
     width = max([len("method")] + [len(r["method"]) for r in rows])
-    cols = ("top1", "balanced", "many", "medium", "few")
+    cols = tuple(columns)
     lines = [title] if title else []
     lines.append(f"{'method':<{width}}  " + "  ".join(f"{c:>8}" for c in cols))
     lines.append("-" * (width + 2 + 10 * len(cols)))
     for r in rows:
         # An empty shot group (e.g. no class under 20 images) shows as "-", not nan.
-        cells = ("       -" if r[c] is None or r[c] != r[c] else f"{r[c]:8.1f}" for c in cols)
+        cells = ("       -" if r.get(c) is None or r[c] != r[c] else f"{r[c]:8.3f}" if c == "nll" else f"{r[c]:8.1f}"
+                 for c in cols)
         lines.append(f"{r['method']:<{width}}  " + "  ".join(cells))
     return "\n".join(lines)

@@ -1,14 +1,4 @@
-# CIFAR-100-LT, imbalance factor 100 (10,847 images), the LDAM/MiSLAS/IIF subset (seed 0).
-# root: the directory holding cifar-100-python/ (nothing is downloaded).
-data = dict(
-    name="cifar100_lt",
-    root="data/cifar",
-    kwargs=dict(imbalance_factor=100, seed=0),
-    batch_size=64,
-    test_batch_size=256,
-    num_workers=2,
-    train_transform=dict(crop_padding=4, hflip=True, autoaugment="cifar"),
-    test_transform=dict(),
-)
-model = dict(name="se_resnet32", head="cosine", scale=16.0, in_chans=3)
-mixup = dict(alpha=0.2)
+# CIFAR-100-LT, imbalance factor 100 (10,847 images), the LDAM/MiSLAS/IIF subset (seed 0):
+# the CIFAR-10-LT recipe on the cifar-100-python/ batches under the same root.
+_base_ = ["./cifar10_lt.py"]
+data = dict(name="cifar100_lt")

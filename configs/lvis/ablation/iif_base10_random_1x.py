@@ -1,0 +1,3 @@
+# Variant ablation (paper Table XIV): base10 weights from image frequency (IIF), random sampling, 1x.
+_base_ = '../iif_raw_random_1x.py'
+model = dict(roi_head=dict(bbox_head=dict(loss_cls=dict(variant='base10', frequency='image'))))

@@ -1,0 +1,364 @@
+"""Evaluate a checkpoint once, keep its logits, and score every post-hoc variant from them.
+
+::
+
+    pred = predict_checkpoint("work_dirs/fashion_mnist_lt/softmax/last.pth")   # one inference pass
+    save_predictions(pred, "predictions.npz")                                 # logits, labels, counts
+    report = evaluate_predictions(load_predictions("predictions.npz"))        # seconds, no model
+    print(format_report(report)); write_report(report, "eval/")               # table, CSV, JSON
+
+The inference pass covers the validation split (where the dataset has one) and the test split.
+:func:`evaluate_predictions` scores the model as trained, post-process IIF (all 7 variants),
+additive logit adjustment and tau-normalisation over tau grids, each with top-1, per-class,
+many/medium/few, ECE (15 bins) and NLL; then it picks each family's variant / tau on the
+validation split and reports that choice on test (:func:`iif.posthoc.select_on_validation`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..metrics import SHOT_THRESHOLDS
+from ..models import CosineHead, LinearHead, LWSHead
+from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, posthoc_sweep, select_on_validation
+from ..weights import VARIANTS
+from .builders import apply_strategy, build_classifier, build_criterion, build_datasets, build_loaders
+from .checkpoint import _atomic, atomic_write_json, atomic_write_text, load_checkpoint
+from .config import validate_config
+from .evaluate import CALIBRATION_COLUMNS, collect_logits, format_table, score
+from .trainer import _method_name, resolve_device
+
+__all__ = ["Predictions", "classifier_parameters", "predict_checkpoint", "save_predictions", "load_predictions",
+           "cached_predictions", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "GROUP_LABELS"]
+
+logger = logging.getLogger(__name__)
+
+#: Names of the selection groups: one per post-hoc family, and "any" over every row
+#: (the unadjusted model included).
+GROUP_LABELS = {"iif": "IIF variant", "logit_adjustment": "logit-adj. tau", "tau_norm": "tau-norm tau",
+                "any": "any method"}
+
+#: Columns of the CSV written by :func:`write_report`.
+CSV_FIELDS = ("split", "method", "family", "param", "selected_on", "top1", "balanced", "many", "medium", "few",
+              "ece", "nll")
+
+
+@dataclass
+class Predictions:
+    """What one inference pass keeps: enough to score any post-hoc adjustment without the model.
+
+    Attributes:
+        splits: ``{"test": (logits (N, C), labels (N,)), "val": ...}``; raw model outputs ``z``.
+        train_counts: ``(C,)`` training images per class.
+        shot_thresholds: ``(hi, lo)`` of the many/medium/few groups.
+        predict_weights: ``(C,)`` for a model trained with IIF-CE, which predicts with ``w * z``
+            (paper Eq. 4); None when it predicts with ``z``.
+        head_weight: ``(C, D)`` the classifier's (effective) weight; None if it has none.
+        head_bias: ``(C,)`` or None.
+        head_type: ``"linear"`` (tau-normalisation applies), ``"cosine"`` or ``"other"``.
+        meta: method name, loss, strategy, dataset, config, checkpoint and its digest, class names.
+    """
+
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    train_counts: np.ndarray
+    shot_thresholds: tuple[int, int] = SHOT_THRESHOLDS
+    predict_weights: Optional[np.ndarray] = None
+    head_weight: Optional[torch.Tensor] = None
+    head_bias: Optional[torch.Tensor] = None
+    head_type: str = "other"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_trained(self, split: str) -> torch.Tensor:
+        """The model's own scores on ``split``: ``w * z`` for an IIF-trained model, else ``z``."""
+        logits = self.splits[split][0]
+        if self.predict_weights is None:
+            return logits
+        return adjust_logits(logits, torch.as_tensor(self.predict_weights, dtype=logits.dtype))
+
+
+def classifier_parameters(head: nn.Module) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], str]:
+    """``(weight (C, D), bias (C,) or None, kind)`` of a classifier head.
+
+    ``kind`` is ``"linear"`` when the logits are ``x W^T + b`` (a linear head, or LWS around one:
+    its weight and bias are scaled by the learnt per-class factors), ``"cosine"`` for a cosine
+    head (the logits use only the directions of the rows, so tau-normalisation is the identity),
+    ``"other"`` otherwise.
+    """
+    if isinstance(head, LWSHead):
+        w, b, kind = classifier_parameters(head.base)
+        f = head.scale.detach().float().cpu()
+        if kind == "linear":
+            return w * f[:, None], (b * f if b is not None else None), "linear"
+        return (w * f[:, None] if w is not None else None), None, kind
+    if isinstance(head, LinearHead) or type(head) is nn.Linear:
+        b = head.bias.detach().float().cpu().clone() if head.bias is not None else None
+        return head.weight.detach().float().cpu().clone(), b, "linear"
+    if isinstance(head, CosineHead):
+        return head.weight.detach().float().cpu().clone(), None, "cosine"
+    w = getattr(head, "weight", None)
+    return (w.detach().float().cpu().clone() if isinstance(w, torch.Tensor) else None), None, "other"
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file, hex (identifies the checkpoint that saved predictions came from)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_model(cfg: dict, state: dict, num_classes: int) -> nn.Module:
+    # The architecture the trainer built: cRT's fresh head and LWS's wrapper are part of it.
+    model = apply_strategy(build_classifier(cfg, num_classes), cfg, None)
+    model.load_state_dict(state)
+    return model
+
+
+def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequence[str] = ("val", "test"),
+                       device: Optional[str] = None) -> Predictions:
+    """Run the checkpoint's model once over ``splits`` and keep what scoring needs.
+
+    Args:
+        checkpoint: a trainer checkpoint (``last.pth``).
+        cfg: a validated config (:func:`iif.engine.load_config`); default: the one stored in the checkpoint.
+        splits: evaluation splits; a split the dataset does not have (``"val"`` of ImageNet-LT without
+            its split file, say) is skipped with a log message. ``"test"`` must exist.
+        device: overrides ``cfg["device"]``.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    if cfg is None:
+        if "config" not in ckpt:
+            raise ValueError(f"{checkpoint!r} holds no config; pass the config file (--config)")
+        cfg = validate_config(ckpt["config"])
+    cfg = dict(cfg)
+    dev = resolve_device(device or cfg["device"])
+    cfg["_device"] = dev
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    counts, thresholds, class_names, model = None, SHOT_THRESHOLDS, None, None
+    for split in splits:
+        split_cfg = dict(cfg, data=dict(cfg["data"], eval_split=split))
+        try:
+            train_set, eval_set = build_datasets(split_cfg)
+        except (ValueError, FileNotFoundError) as exc:
+            if split == "test":
+                raise
+            logger.info("no %r split for %s (%s): skipped", split, cfg["data"]["name"], exc)
+            continue
+        if counts is None:
+            counts = np.asarray(train_set.class_counts(), dtype=np.int64)
+            thresholds = tuple(int(t) for t in getattr(train_set, "shot_thresholds", SHOT_THRESHOLDS))
+            class_names = [str(c) for c in getattr(train_set, "classes", range(len(counts)))]
+            saved = ckpt.get("class_counts")
+            if saved is not None and not np.array_equal(np.asarray(saved), counts):
+                raise ValueError(f"{checkpoint!r} was trained on class counts {list(np.asarray(saved))[:10]}..., "
+                                 f"the config's training set has {list(counts)[:10]}...: wrong --config?")
+            model = _load_model(cfg, ckpt["model"], len(counts)).to(dev)
+        _, loader, _ = build_loaders(split_cfg, train_set, eval_set)
+        out[split] = collect_logits(model, loader, dev, amp=cfg["train"]["amp"], desc=f"inference ({split})")
+        logger.info("%s split: %d images", split, len(out[split][1]))
+    if "test" not in out:
+        raise ValueError(f"splits must include 'test', got {list(splits)}")
+    predict_weights = None
+    adjust = getattr(build_criterion(cfg, counts), "adjust", None)
+    if adjust is not None:
+        # IIF-CE models predict with w * z; keep w so the raw z stay available for the figures.
+        with torch.no_grad():
+            w = adjust(torch.ones(1, len(counts)))[0].double()
+            z = out["test"][0]
+            if not torch.allclose(adjust(z).double(), z.double() * w, rtol=1e-5, atol=1e-5):
+                raise ValueError(f"loss {cfg['loss']['type']!r} adjusts logits non-multiplicatively; "
+                                 f"predictions cannot store it as per-class weights")
+        predict_weights = w.numpy()
+    weight, bias, kind = classifier_parameters(model.head)
+    meta = dict(method=_method_name(cfg), loss=cfg["loss"]["type"], strategy=cfg["strategy"]["type"],
+                dataset=cfg["data"]["name"], config=cfg.get("_config_path"), checkpoint=os.path.abspath(checkpoint),
+                checkpoint_sha256=file_digest(checkpoint), class_names=class_names, model=cfg["model"]["name"],
+                head=cfg["model"]["head"])
+    return Predictions(splits=out, train_counts=counts, shot_thresholds=thresholds, predict_weights=predict_weights,
+                       head_weight=weight, head_bias=bias, head_type=kind, meta=meta)
+
+
+def cached_predictions(checkpoint: str, path: str, cfg: Optional[dict] = None, recompute: bool = False,
+                       device: Optional[str] = None) -> tuple[Predictions, bool]:
+    """Predictions of ``checkpoint``, read from ``path`` when that file came from the same checkpoint
+    (same sha256) and ``recompute`` is off, else computed and written there.
+
+    Returns ``(predictions, reused)``.
+    """
+    if not recompute and os.path.isfile(path):
+        try:
+            pred = load_predictions(path)
+        except (ValueError, OSError, KeyError) as exc:
+            logger.warning("ignoring unreadable predictions %s (%s)", path, exc)
+        else:
+            same_config = cfg is None or pred.meta.get("config") == cfg.get("_config_path")
+            if pred.meta.get("checkpoint_sha256") == file_digest(checkpoint) and same_config:
+                return pred, True
+            logger.info("%s came from another checkpoint or config: recomputing", path)
+    pred = predict_checkpoint(checkpoint, cfg, device=device)
+    save_predictions(pred, path)
+    return pred, False
+
+
+def save_predictions(pred: Predictions, path: str) -> None:
+    """Write ``pred`` to an ``.npz`` atomically (``{split}_logits``, ``{split}_labels``, ``train_counts``, ...)."""
+    arrays: dict[str, np.ndarray] = dict(train_counts=np.asarray(pred.train_counts, dtype=np.int64),
+                                         shot_thresholds=np.asarray(pred.shot_thresholds, dtype=np.int64),
+                                         head_type=np.asarray(pred.head_type),
+                                         meta=np.asarray(json.dumps(pred.meta)))
+    for split, (logits, labels) in pred.splits.items():
+        arrays[f"{split}_logits"] = logits.float().numpy()
+        arrays[f"{split}_labels"] = labels.long().numpy()
+    for key in ("predict_weights", "head_weight", "head_bias"):
+        value = getattr(pred, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, dtype=np.float32 if key != "predict_weights" else np.float64)
+    _atomic(path, lambda fh: np.savez(fh, **arrays))
+
+
+def load_predictions(path: str) -> Predictions:
+    """Read an ``.npz`` written by :func:`save_predictions`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"predictions file {path!r} does not exist")
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if "test_logits" not in keys or "train_counts" not in keys:
+            raise ValueError(f"{path!r} is not a predictions file (keys {sorted(keys)}); "
+                             f"write one with tools/test_cls.py")
+        splits = {}
+        for key in sorted(keys):
+            if key.endswith("_logits"):
+                split = key[: -len("_logits")]
+                splits[split] = (torch.from_numpy(z[key].copy()), torch.from_numpy(z[f"{split}_labels"].copy()))
+        get = lambda k: z[k].copy() if k in keys else None  # noqa: E731
+        return Predictions(
+            splits=splits, train_counts=z["train_counts"].copy(),
+            shot_thresholds=tuple(int(t) for t in z["shot_thresholds"]),
+            predict_weights=get("predict_weights"),
+            head_weight=torch.from_numpy(get("head_weight")) if "head_weight" in keys else None,
+            head_bias=torch.from_numpy(get("head_bias")) if "head_bias" in keys else None,
+            head_type=str(z["head_type"]), meta=json.loads(str(z["meta"])))
+
+
+POSTHOC_MODES = ("auto", "always", "never")
+
+
+def posthoc_applies(meta: dict, mode: str = "auto") -> tuple[bool, str]:
+    """Whether post-hoc rows belong in the table, and why not.
+
+    ``"auto"``: only for a model trained end-to-end with plain CE (softmax); on top of a long-tail
+    loss or a retrained classifier they would adjust twice (the trainer's rule too).
+    """
+    if mode not in POSTHOC_MODES:
+        raise ValueError(f"unknown posthoc mode {mode!r}; expected one of {list(POSTHOC_MODES)}")
+    if mode != "auto":
+        return mode == "always", "post-hoc rows switched off (posthoc='never')"
+    if meta.get("loss") == "ce" and meta.get("strategy") != "decoupled":
+        return True, ""
+    return False, (f"post-hoc rows skipped: the model was trained with loss {meta.get('loss')!r} / strategy "
+                   f"{meta.get('strategy')!r}, and adjusting it again would adjust twice (posthoc='always' forces them)")
+
+
+def _split_rows(pred: Predictions, split: str, do_posthoc: bool, variants: Sequence[str], la_taus: Sequence[float],
+                tn_taus: Sequence[float]) -> list[dict]:
+    logits, labels = pred.splits[split]
+    counts = pred.train_counts
+    first = score(f"as trained ({pred.meta.get('method', 'model')})", pred.as_trained(split), labels, counts,
+                  pred.shot_thresholds, per_class=True)
+    first.update(family=None, param=None)
+    rows = [first]
+    if do_posthoc:
+        rows += posthoc_sweep(logits, labels, counts, variants, la_taus, tn_taus, pred.head_weight, pred.head_bias,
+                              pred.shot_thresholds)
+    return rows
+
+
+def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, la_taus: Sequence[float] = DEFAULT_TAUS,
+                         tn_taus: Sequence[float] = DEFAULT_TAUS, select_metric: str = "balanced",
+                         posthoc: str = "auto") -> dict:
+    """Score the model as trained and every post-hoc variant on each split; select on validation.
+
+    Returns a JSON-ready dict: ``meta``, ``splits`` (``{split: rows}``; each row has ``method``,
+    ``family``, ``param``, top1/balanced/many/medium/few/ECE in %, NLL, ``per_class``),
+    ``selected`` (test rows of the methods chosen on validation, one per family and one over
+    everything incl. the unadjusted model; empty without a validation split), ``select_metric``,
+    ``train_counts``, ``shot_thresholds`` and ``notes`` (what was skipped and why, how selection works).
+    """
+    if select_metric not in SELECT_METRICS:
+        raise ValueError(f"unknown selection metric {select_metric!r}; expected one of {list(SELECT_METRICS)}")
+    notes = []
+    do_posthoc, why = posthoc_applies(pred.meta, posthoc)
+    if not do_posthoc:
+        notes.append(why)
+    if do_posthoc and tn_taus and pred.head_type != "linear":
+        notes.append(f"tau-normalisation not evaluated: the classifier is {pred.head_type!r}, not linear"
+                     + (" (a cosine head uses only the directions of its rows, so tau-norm is the identity)"
+                        if pred.head_type == "cosine" else ""))
+        tn_taus = ()
+    splits = {s: _split_rows(pred, s, do_posthoc, variants, la_taus, tn_taus) for s in pred.splits}
+    selected: list[dict] = []
+    if "val" in splits and len(splits["val"]) > 1:
+        n_val = len(pred.splits["val"][1])
+        groups: dict[str, list[str]] = {}
+        for r in splits["val"][1:]:
+            groups.setdefault(r["family"], []).append(r["method"])
+        groups = {GROUP_LABELS[f]: groups[f] for f in FAMILIES if f in groups}
+        groups[GROUP_LABELS["any"]] = [r["method"] for r in splits["val"]]  # the unadjusted model may win too
+        selected = select_on_validation(splits["val"], splits["test"], select_metric, groups)
+        notes.append(f"selection: each family's variant / tau is chosen by validation {select_metric} "
+                     f"({n_val} images of the 'val' split); the test numbers of that choice are reported "
+                     f"and test is never used to choose")
+    elif do_posthoc:
+        notes.append("no validation split: nothing is selected; choosing a row below by its test accuracy "
+                     "would overstate it")
+    return dict(meta=pred.meta, train_counts=[int(c) for c in pred.train_counts],
+                shot_thresholds=list(pred.shot_thresholds), select_metric=select_metric, splits=splits,
+                selected=selected, notes=notes)
+
+
+def format_report(report: dict) -> str:
+    """The text tables of a report: test rows, the validation-selected rows, then the notes."""
+    meta = report["meta"]
+    counts = report["train_counts"]
+    head = (f"{meta.get('dataset')} ({len(counts)} classes, {sum(counts)} training images, "
+            f"{min(counts)}..{max(counts)} per class); checkpoint {meta.get('checkpoint')}")
+    parts = [head, "", format_table(report["splits"]["test"], "test split; accuracies and ECE in %, NLL in nats",
+                                    CALIBRATION_COLUMNS)]
+    if report["selected"]:
+        parts += ["", format_table(report["selected"], f"chosen on the validation split by {report['select_metric']}"
+                                   f", reported on test", CALIBRATION_COLUMNS)]
+    parts += [""] + [f"note: {n}" for n in report["notes"]]
+    return "\n".join(parts)
+
+
+def _csv_rows(report: dict) -> list[dict]:
+    out = []
+    for split, rows in report["splits"].items():
+        out += [dict(r, split=split, selected_on="") for r in rows]
+    out += [dict(r, split="test", selected_on="val") for r in report["selected"]]
+    return [{k: ("" if r.get(k) is None else r.get(k)) for k in CSV_FIELDS} for r in out]
+
+
+def write_report(report: dict, out_dir: str, stem: str = "results") -> dict[str, str]:
+    """Write ``<stem>.json`` (everything, per-class accuracies included), ``<stem>.csv`` (one line per
+    split and method) and ``<stem>.txt`` (the printed tables) atomically; returns their paths."""
+    paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("json", "csv", "txt")}
+    atomic_write_json(report, paths["json"])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_csv_rows(report))
+    atomic_write_text(buf.getvalue(), paths["csv"])
+    atomic_write_text(format_report(report) + "\n", paths["txt"])
+    return paths

@@ -1,0 +1,50 @@
+"""Evaluate a trained detector (LVIS AP / APr / APc / APf) with the IIF plugin, without mim.
+
+    python tools/test_det.py configs/lvis/toy/iif_r18_toy.py work_dirs/iif_r18_toy/epoch_12.pth
+    torchrun --nproc_per_node 8 tools/test_det.py CONFIG CKPT --launcher pytorch --data-root /data/lvis_v1/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from mmengine.config import DictAction
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("checkpoint")
+    ap.add_argument("--work-dir")
+    ap.add_argument("--data-root")
+    ap.add_argument("--out", help="also write the metrics to this JSON file")
+    ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
+    ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    ap.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    from mmengine.runner import Runner
+
+    from iif.engine.checkpoint import atomic_write_json
+    from mmdet_ext.config import load_det_config
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"error: checkpoint {args.checkpoint!r} does not exist", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_det_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg.load_from = args.checkpoint
+    metrics = Runner.from_cfg(cfg).test()
+    print(json.dumps(metrics, indent=2))
+    if args.out:
+        atomic_write_json(metrics, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Train an MMDetection config with the IIF plugin, without mim.
+
+    python tools/train_det.py configs/lvis/toy/iif_r18_toy.py
+    python tools/train_det.py configs/lvis/iif_mask_rcnn.py --data-root /data/lvis_v1/
+    torchrun --nproc_per_node 8 tools/train_det.py configs/lvis/iif_mask_rcnn.py --launcher pytorch
+    python tools/train_det.py CONFIG --resume        # continue from the work dir's last checkpoint
+
+Equivalent with mim: mim train mmdet CONFIG [--cfg-options ...]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("--work-dir")
+    ap.add_argument("--data-root", help="LVIS v1 root (annotations/ + images); overrides every dataset's data_root")
+    ap.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in the work dir")
+    ap.add_argument("--amp", action="store_true", help="automatic mixed precision (GPUs)")
+    ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
+    ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    ap.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    from mmengine.runner import Runner
+
+    from mmdet_ext.config import load_det_config
+
+    try:
+        cfg = load_det_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.resume:
+        cfg.resume = True
+    if args.amp:
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.loss_scale = "dynamic"
+    Runner.from_cfg(cfg).train()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
