@@ -155,8 +155,10 @@ def make_toy_lvis(out_dir: str, fashion_dir: str, mnist_dir: str, spec: ToyLVISS
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".toy_lvis.", dir=parent)
     try:
+        # Validation: every category in val_per_category images, about two categories per image.
+        val_pool = max(n_cat, spec.val_per_category * n_cat // 2)
         splits = {"train": _assign(counts, spec.train_pool, rng),
-                  "val": _assign([spec.val_per_category] * n_cat, max(n_cat, spec.val_per_category * n_cat // 2), rng)}
+                  "val": _assign([spec.val_per_category] * n_cat, val_pool, rng)}
         data = {}
         next_ann = 1
         next_img = 1
