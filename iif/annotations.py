@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
@@ -109,21 +110,26 @@ def frequencies_from_annotations(
     anns = data["annotations"]
     n_ann = len(anns)
     # Two flat integer arrays are all we need; this is the only pass over the annotations.
-    ann_cat = np.fromiter((a["category_id"] for a in anns), dtype=np.int64, count=n_ann)
-    ann_img = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=n_ann)
-    idx = np.searchsorted(cat_ids, ann_cat)
-    idx_clip = np.minimum(idx, len(cat_ids) - 1)
-    unknown = cat_ids[idx_clip] != ann_cat
+    # map(itemgetter) keeps the loop in C: half the time of a generator expression.
+    ann_cat = np.fromiter(map(itemgetter("category_id"), anns), dtype=np.int64, count=n_ann)
+    ann_img = np.fromiter(map(itemgetter("image_id"), anns), dtype=np.int64, count=n_ann)
+    idx = _category_index(cat_ids, ann_cat)
+    unknown = idx < 0
     if unknown.any():
         bad = np.unique(ann_cat[unknown])[:10].tolist()
         raise ValueError(f"annotations refer to category ids {bad} that are not in 'categories'")
     instance_counts = np.bincount(idx, minlength=len(cat_ids)).astype(np.int64)
-    # Distinct (category, image) pairs give the image frequency.
+    # Distinct (category, image) pairs give the image frequency: sort the pair codes and keep
+    # the first of each run (a plain sort is several times faster than np.unique's hashing here).
     if n_ann:
-        img_span = int(ann_img.max()) - int(ann_img.min()) + 1
-        pair = idx * img_span + (ann_img - ann_img.min())
-        pair_cat = np.unique(pair) // img_span
-        image_counts = np.bincount(pair_cat, minlength=len(cat_ids)).astype(np.int64)
+        lo = int(ann_img.min())
+        img_span = int(ann_img.max()) - lo + 1
+        pair = idx * img_span + (ann_img - lo)
+        pair.sort()
+        first = np.empty(n_ann, dtype=bool)
+        first[0] = True
+        np.not_equal(pair[1:], pair[:-1], out=first[1:])
+        image_counts = np.bincount(pair[first] // img_span, minlength=len(cat_ids)).astype(np.int64)
     else:
         image_counts = np.zeros(len(cat_ids), dtype=np.int64)
     freqs = AnnotationFrequencies(
@@ -137,6 +143,19 @@ def frequencies_from_annotations(
     if verify:
         _verify_lvis_fields(cats, freqs)
     return freqs
+
+
+def _category_index(cat_ids: np.ndarray, ann_cat: np.ndarray) -> np.ndarray:
+    """Position of each annotation's category id in the sorted ``cat_ids`` ``(C,)``; -1 if unknown."""
+    lo, hi = int(cat_ids[0]), int(cat_ids[-1])
+    if lo >= 0 and hi < 8 * len(cat_ids) + 1024:
+        # Dense ids (LVIS 1..1203, COCO 1..90): a lookup table; slot hi + 1 catches every unknown id.
+        lut = np.full(hi + 2, -1, dtype=np.int64)
+        lut[cat_ids] = np.arange(len(cat_ids))
+        return lut[np.clip(ann_cat, -1, hi + 1)]
+    idx = np.searchsorted(cat_ids, ann_cat)
+    idx[cat_ids[np.minimum(idx, len(cat_ids) - 1)] != ann_cat] = -1
+    return idx
 
 
 def _verify_lvis_fields(cats: list, freqs: AnnotationFrequencies) -> None:

@@ -112,6 +112,59 @@ def iif_cross_entropy(
     if empty is not None:
         return empty
     w = _full_weights(weights.to(device=logits.device, dtype=logits.dtype), logits.shape[1], background)
+    return _scaled_cross_entropy(logits, target, w, reduction, ignore_index)
+
+
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction
+
+
+class _ScaledCrossEntropyCPU(torch.autograd.Function):
+    """``CE(z * w, y)`` for class-index targets, with the backward ``w * dCE/ds`` computed in place.
+
+    The same ATen kernels as ``F.cross_entropy(z * w, y)`` (log-softmax, NLL and their
+    backwards), so values and gradients are bit-identical to it; the difference is that the
+    multiply's backward reuses the gradient buffer instead of allocating a second
+    ``(N, C)`` tensor, which on CPU saves a memory pass and the page faults of a fresh
+    allocation (see docs/BENCHMARKS.md). Double backward (``create_graph=True``) recomputes
+    the composite so that higher-order gradients stay exact. ``torch.func`` transforms take
+    the composite path (:func:`_scaled_cross_entropy`).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, weights: Tensor, target: Tensor, reduction: int,
+                ignore_index: int) -> Tensor:
+        log_p = torch.log_softmax(logits * weights, 1)
+        loss, total_weight = torch.ops.aten.nll_loss_forward(log_p, target, None, reduction, ignore_index)
+        ctx.save_for_backward(logits, weights, target, log_p, total_weight)
+        ctx.reduction, ctx.ignore_index = reduction, ignore_index
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        logits, weights, target, log_p, total_weight = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the composite instead
+            with torch.enable_grad():
+                names = {v: k for k, v in _REDUCTION_ENUM.items()}
+                loss = F.cross_entropy(logits * weights, target, reduction=names[ctx.reduction],
+                                       ignore_index=ctx.ignore_index)
+            return torch.autograd.grad(loss, logits, grad, create_graph=True)[0], None, None, None, None
+        g = torch.ops.aten.nll_loss_backward(grad, log_p, target, None, ctx.reduction, ctx.ignore_index,
+                                             total_weight)
+        g = torch.ops.aten._log_softmax_backward_data(g, log_p, 1, log_p.dtype)
+        return g.mul_(weights), None, None, None, None
+
+
+def _functorch_active() -> bool:
+    check = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(check()) if check is not None else True
+
+
+def _scaled_cross_entropy(logits: Tensor, target: Tensor, w: Tensor, reduction: str, ignore_index: int) -> Tensor:
+    """``F.cross_entropy(logits * w, target)``; on CPU, for class indices, through the in-place backward."""
+    if (logits.device.type == "cpu" and target.dim() == 1 and logits.requires_grad and not w.requires_grad
+            and logits.dtype in (torch.float32, torch.float64) and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu") and not _functorch_active()):
+        return _ScaledCrossEntropyCPU.apply(logits, w, target, _REDUCTION_ENUM[reduction], ignore_index)
     return F.cross_entropy(logits * w, target, reduction=reduction, ignore_index=ignore_index)
 
 
@@ -146,8 +199,7 @@ class IIFCrossEntropy(nn.Module):
             return empty
         if logits.shape[1] != self.weights.shape[0]:
             raise ValueError(f"IIFCrossEntropy holds {self.weights.shape[0]} weights, logits have {logits.shape[1]} columns")
-        return F.cross_entropy(logits * self.weights.to(logits.dtype), target, reduction=self.reduction,
-                               ignore_index=self.ignore_index)
+        return _scaled_cross_entropy(logits, target, self.weights.to(logits.dtype), self.reduction, self.ignore_index)
 
     def adjust(self, logits: Tensor) -> Tensor:
         """The classifier output of paper Eq. 4, ``w * z`` ``(N, C[+1])``.

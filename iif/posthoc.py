@@ -202,8 +202,8 @@ def select_on_validation(val_rows: Sequence[dict], test_rows: Sequence[dict], me
     val = {r["method"]: r for r in val_rows}
     test = {r["method"]: r for r in test_rows}
     if set(val) != set(test):
-        missing = sorted(set(val) ^ set(test))
-        raise ValueError(f"validation and test rows must cover the same methods; differ in {missing[:5]}")
+        raise ValueError(f"validation and test rows must cover the same methods; only on validation: "
+                         f"{sorted(set(val) - set(test))[:5]}, only on test: {sorted(set(test) - set(val))[:5]}")
     if groups is None:
         groups = {}
         for r in val_rows:

@@ -27,6 +27,7 @@ __all__ = ["plot_iif_variants", "plot_per_class_accuracy", "plot_weight_norms", 
 logger = logging.getLogger(__name__)
 
 _MARKERS = "osD^v<>px*"
+_STYLES = ("-", "--", "-.", ":")
 
 
 def _pyplot():
@@ -77,7 +78,7 @@ def plot_iif_variants(train_counts: Sequence[int], path: str, variants: Sequence
         w = compute_weights(counts, v).numpy()
         peak = np.abs(w).max()
         for ax, scale in ((axes[0], 1.0), (axes[1], 1.0 / peak)):
-            (line,) = ax.plot(grid, w_grid * scale, label=v, lw=1.5)
+            (line,) = ax.plot(grid, w_grid * scale, label=v, lw=1.5, ls=_STYLES[i % len(_STYLES)])
             ax.plot(counts, w * scale, _MARKERS[i % len(_MARKERS)], color=line.get_color(), ms=5)
         for r, wc in zip(rows, w):
             r.append(float(wc))
@@ -89,10 +90,10 @@ def plot_iif_variants(train_counts: Sequence[int], path: str, variants: Sequence
     axes[0].set_ylabel("IIF weight w")
     axes[1].set_ylabel("w / max_c |w_c|")
     axes[0].set_title("weights (K = %d)" % k)
-    axes[1].set_title("relative weights")
+    axes[1].set_title("relative weights (raw, base2, base10 coincide)")
     axes[1].legend(fontsize=8, ncol=2)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _write_csv(os.path.splitext(path)[0] + ".csv", ["train_count", *variants], rows)
     return _save(fig, path)
 
@@ -177,7 +178,7 @@ def plot_reliability(bins: Mapping[str, ReliabilityBins], path: str, title: str 
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize=7, loc="upper left")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.04)
     _write_csv(os.path.splitext(path)[0] + ".csv", ["method", "bin_lo", "bin_hi", "count", "confidence", "accuracy"],
                rows)
     return _save(fig, path)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .checkpoint import atomic_write_json, atomic_write_text
 from .config import load_config
-from .report import GROUP_LABELS, cached_predictions, evaluate_predictions, load_predictions
+from .report import GROUP_LABELS, cached_predictions, evaluate_predictions, load_predictions, write_report
 from .trainer import Trainer
 
 __all__ = ["Method", "METHODS", "METRICS", "Recipe", "run_table", "run_cell", "cell_dir", "aggregate",
@@ -159,6 +159,8 @@ def run_cell(root: str, dataset: str, seed: int, method: Method, recipe: Recipe)
         pred, _ = cached_predictions(ckpt, os.path.join(cfg["work_dir"], "eval", "predictions.npz"), cfg)
         config = cfg["_config_path"]
     report = evaluate_predictions(pred)
+    if method.kind != "posthoc":
+        write_report(report, os.path.join(out, "eval"))  # the full variant table of the run, as test_cls writes it
     row, note = _pick(report, method.pick)
     if row is not None:
         row = {k: v for k, v in row.items()}

@@ -134,6 +134,9 @@ class Trainer:
                 self.optimizer,
                 lambda it: lr_factor(it, self.iters_per_epoch, self.epochs, sch["type"], sch["warmup_epochs"],
                                      sch["milestones"], sch["gamma"]))
+        # Per-iteration host reads (loss finiteness) are free on CPU; on accelerators they are
+        # deferred to the log points (see train_one_epoch).
+        self.sync_each_iteration = self.device.type == "cpu"
         # AMP: bf16 where supported (no scaler needed), fp16 + GradScaler on older GPUs.
         self.amp = cfg["train"]["amp"]
         self.amp_dtype = torch.bfloat16
@@ -216,7 +219,17 @@ class Trainer:
         if hasattr(self.criterion, "set_epoch"):
             self.criterion.set_epoch(epoch)  # LDAM's deferred re-weighting
         self.net.train()
-        total_loss, seen, correct, t0 = 0.0, 0, 0, time.perf_counter()
+        # Running sums stay on the device: reading a CUDA scalar each iteration (loss.item())
+        # would make the host wait for the step and stall the launch queue. On CPU the
+        # finiteness check costs nothing and runs every iteration; elsewhere the first
+        # non-finite loss is recorded on the device and reported at the next log point.
+        check_each_iteration = self.sync_each_iteration
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
+        bad_iter = torch.full((), -1, dtype=torch.int64, device=self.device)
+        bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
+        seen, t0 = 0, time.perf_counter()
+        log_interval = self.cfg["train"]["log_interval"]
         bar = tqdm(self.train_loader, total=self.iters_per_epoch, desc=f"epoch {epoch + 1}/{self.epochs}",
                    leave=False, disable=None if self.dist.is_main else True)
         for it, (images, target) in enumerate(bar):
@@ -231,25 +244,39 @@ class Trainer:
             with self._autocast():
                 logits = self.net(images)
                 loss = self.criterion(logits.float(), target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it}: "
-                                         f"lower optimizer.lr or check the loss settings")
+            if check_each_iteration:
+                if not torch.isfinite(loss):
+                    self._raise_non_finite(float(loss.detach()), epoch, it)
+            else:
+                first = ~torch.isfinite(loss.detach()) & (bad_iter < 0)
+                bad_iter = torch.where(first, it, bad_iter)
+                bad_loss = torch.where(first, loss.detach().float(), bad_loss)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
             n = images.shape[0]
-            total_loss += loss.item() * n
+            loss_sum += loss.detach().double() * n
             seen += n
             if target.dim() == 1:
-                correct += int((logits.argmax(1) == target).sum())
-            if it % self.cfg["train"]["log_interval"] == 0:
+                correct_sum += (logits.detach().argmax(1) == target).sum()
+            if it % log_interval == 0:
+                if not check_each_iteration and int(bad_iter) >= 0:
+                    self._raise_non_finite(float(bad_loss), epoch, int(bad_iter))
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.4g}")
+        if not check_each_iteration and int(bad_iter) >= 0:
+            self._raise_non_finite(float(bad_loss), epoch, int(bad_iter))
+        total_loss, correct = float(loss_sum), int(correct_sum)  # waits for the last step
         elapsed = time.perf_counter() - t0
         return dict(epoch=epoch + 1, lr=self.optimizer.param_groups[0]["lr"], train_loss=total_loss / max(seen, 1),
                     train_acc=100.0 * correct / max(seen, 1) if self.mixup is None else None,
                     images_per_s=seen * self.dist.world_size / max(elapsed, 1e-9), time_s=elapsed)
+
+    @staticmethod
+    def _raise_non_finite(value: float, epoch: int, it: int) -> None:
+        raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, iteration {it}: "
+                                 f"lower optimizer.lr or check the loss settings")
 
     def fit(self) -> dict:
         """Train the remaining epochs (checkpointing each), then evaluate. Returns the results dict."""
