@@ -69,8 +69,8 @@ PRESETS: dict[str, Preset] = {
     "full": Preset(
         name="full",
         loss_shapes=(("classification", 256, 1000), ("detection", 512, 1204)),
-        loss_number=10, loss_repeats=41,
-        train_batch=128, train_iters=8, train_repeats=5,
+        loss_number=5, loss_repeats=61,
+        train_batch=128, train_iters=6, train_repeats=5,
         lvis_images=100_170, lvis_annotations=1_270_141, lvis_categories=1203, lvis_repeats=3,
         posthoc_n=50_000, posthoc_c=1000, posthoc_repeats=5, posthoc_model_images=16,
         lvis_eval_images=200, lvis_eval_dets=300, lvis_eval_repeats=3,
