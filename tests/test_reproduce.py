@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+import iif
+
 from iif.engine import reproduce
 from iif.engine.reproduce import METHODS, Recipe, aggregate, format_markdown, run_table, write_outputs
 
@@ -50,7 +52,9 @@ def test_table_runs_resumes_retries_and_refuses_another_recipe(tmp_path, monkeyp
     text, path = write_outputs(again, [0, 1], _recipe(), root, ["fashion_mnist_lt"])
     assert open(path).read() == text
     assert "| softmax (CE) |" in text and "| cRT |" in text and " ± " in text
-    assert "post-process IIF (variant chosen on val): seed 0: post-process IIF" in text
+    assert "post-process IIF (variant chosen on val): seed 0: " in text
+    chosen = text.split("seed 0: ")[1].split(",")[0]
+    assert chosen in iif.VARIANTS
 
     with pytest.raises(ValueError, match="made with another recipe"):
         run_table(["fashion_mnist_lt"], [0], Recipe(options=dict(FAKE), epochs=2, decoupled_epochs=1,

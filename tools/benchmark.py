@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall (default) or cpu (process CPU time: steadier on a shared machine, use with --threads 1)")
-    ap.add_argument("--compile", action="store_true", help="include torch.compile in the trainer group")
+    ap.add_argument("--compile", action="store_true",
+                    help="include torch.compile rows (loss group: both sides compiled; trainer: train.compile)")
     ap.add_argument("--profile", action="store_true",
                     help="after the table, profile the loss group (torch.profiler) and one post-hoc evaluation "
                          "(cProfile): where the time of a missed target goes")

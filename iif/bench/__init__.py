@@ -55,7 +55,8 @@ def run_benchmarks(preset: str | Preset = "quick", groups: Sequence[str] = GROUP
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         threads: ``torch.set_num_threads`` (default: leave torch's choice); stated in the report.
         clock: a key of :data:`CLOCKS` for the timed loops (groups 1 and 4).
-        compile_model: include ``torch.compile`` in the trainer group (slow to compile on CPU).
+        compile_model: include ``torch.compile`` rows (loss group: both sides compiled; trainer group:
+            ``train.compile``); compiling takes minutes on a small CPU.
         progress: called with a line before each group (the tool prints it).
     """
     if isinstance(preset, str):
@@ -100,7 +101,7 @@ def _run_group(group: str, preset: Preset, device: torch.device, tick: Callable[
     if group == "loss":
         from . import losses
 
-        return losses.run(preset, device, tick)
+        return losses.run(preset, device, tick, compile_loss=compile_model)
     if group == "trainer":
         from . import trainer
 

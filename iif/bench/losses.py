@@ -67,8 +67,12 @@ def _loss_fn(name: str, kwargs: dict, counts: np.ndarray, num_logits: int, backg
     return build_loss(name, full, **kwargs).to(device)
 
 
-def run(preset: Preset, device: torch.device, clock: Callable[[], float]) -> list[Row]:
-    """One row per (size, dtype, loss): ``time(loss) / time(F.cross_entropy)`` for forward + backward."""
+def run(preset: Preset, device: torch.device, clock: Callable[[], float], compile_loss: bool = False) -> list[Row]:
+    """One row per (size, dtype, loss): ``time(loss) / time(F.cross_entropy)`` for forward + backward.
+
+    With ``compile_loss``, one more row per size: both sides under ``torch.compile``, where the
+    multiply is fused into the generated softmax kernel.
+    """
     rows: list[Row] = []
     dtypes = [("fp32", None)]
     if device.type == "cuda":
@@ -109,7 +113,27 @@ def run(preset: Preset, device: torch.device, clock: Callable[[], float]) -> lis
             if device.type == "cpu" and amp is None:
                 rows.append(_flush_denormal_row(base, counts, c, background, device, z, target, preset, clock,
                                                 f"{n}x{c} ({size_name})"))
+        if compile_loss:
+            rows.append(_compiled_row(counts, background, device, logits, target, preset, clock,
+                                      f"{n}x{c} ({size_name})"))
     return rows
+
+
+def _compiled_row(counts: np.ndarray, background: bool, device: torch.device, logits: torch.Tensor,
+                  target: torch.Tensor, preset: Preset, clock: Callable[[], float], size: str) -> Row:
+    """IIF-CE vs CE, forward + backward, each compiled with ``torch.compile`` (compilation not timed)."""
+    w = compute_weights(counts, "smooth", device=device)
+    ce = torch.compile(lambda z, y: torch.autograd.grad(F.cross_entropy(z, y), z))
+    ours = torch.compile(lambda z, y: torch.autograd.grad(iif_cross_entropy(z, y, w, background=background), z))
+    z = logits.clone().requires_grad_(True)
+    ce(z, target)  # compile both before timing
+    ours(z, target)
+    pair = interleaved(lambda: ce(z, target), lambda: ours(z, target), number=preset.loss_number,
+                       repeats=preset.loss_repeats, warmup=preset.warmup, device=device, clock=clock)
+    return Row(group="1 loss", name=f"iif fn fp32 {size}, both torch.compile'd", baseline="compiled F.cross_entropy",
+               ours="compiled iif fn", base_value=pair.base_median, ours_value=pair.ours_median, unit="s",
+               ratio=pair.ratio(), spread=pair.spread(), target=TARGET,
+               note="Inductor fuses the multiply into the softmax kernels; compile time not included")
 
 
 def _flush_denormal_row(base: Callable[[], None], counts: np.ndarray, c: int, background: bool,

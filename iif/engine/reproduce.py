@@ -230,6 +230,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
+def _choice(row: dict) -> str:
+    """What validation chose, short: ``"smooth"`` or ``"tau=0.5"``."""
+    param = row.get("param")
+    if isinstance(param, str):
+        return param
+    return f"tau={param:g}" if isinstance(param, (int, float)) else row["selected"]
+
+
 def aggregate(records: Sequence[dict], seeds: Sequence[int]) -> dict:
     """``{dataset: {method key: {metric: (mean, std, n) or None}, ...}}`` plus per-seed choices."""
     out: dict[str, dict] = {}
@@ -246,7 +254,7 @@ def aggregate(records: Sequence[dict], seeds: Sequence[int]) -> dict:
                 vals = [row[metric] for row in d["rows"] if row.get(metric) is not None]
                 stats[metric] = (*_mean_std(vals), len(vals)) if vals else None
             d["stats"] = stats
-            d["choices"] = {row["seed"]: row["selected"] for row in d["rows"] if row.get("selected")}
+            d["choices"] = {row["seed"]: _choice(row) for row in d["rows"] if row.get("selected")}
     return out
 
 
