@@ -100,15 +100,38 @@ def _check_logits(logits: Tensor, target: Tensor, name: str) -> None:
         raise ValueError(f"{name}: target must be (N,) = ({logits.shape[0]},), got shape {tuple(target.shape)}")
 
 
-def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> ReliabilityBins:
-    """Bin the top-1 confidence ``max softmax(logits)`` of ``(N, C)`` logits and compare it with accuracy."""
-    _check_logits(logits, target, "reliability_bins")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
-    probs = logits.detach().double().softmax(-1).cpu()
-    conf, pred = probs.max(-1)
-    correct = (pred == target.detach().cpu()).double().numpy()
-    conf = conf.numpy()
+#: Rows per chunk of :func:`_score_pass`: about 4M logits (16 MB in float32), so the exp temporary
+#: stays small and cache-friendly however large ``N`` is.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _score_pass(logits: Tensor, target: Tensor) -> tuple[Tensor, np.ndarray, np.ndarray]:
+    """One pass over ``(N, C)`` logits: prediction ``(N,)``, top-1 softmax confidence ``(N,)`` and
+    per-sample NLL ``(N,)`` (float64 NumPy).
+
+    ``max softmax = 1 / sum exp(z - max z)`` and ``NLL = log sum exp(z - max z) + max z - z_y``
+    share the max and the sum of exps, so no ``(N, C)`` softmax or float64 copy is made; the
+    exps run in the logits' precision (float32 at least), each row's few results in float64.
+    """
+    z = logits.detach()
+    if z.dtype not in (torch.float32, torch.float64):
+        z = z.float()
+    y = target.detach().to(z.device).long()
+    n, c = z.shape
+    pred = torch.empty(n, dtype=torch.long, device=z.device)
+    conf = torch.empty(n, dtype=torch.float64, device=z.device)
+    nll = torch.empty(n, dtype=torch.float64, device=z.device)
+    step = max(1, _CHUNK_ELEMENTS // max(c, 1))
+    for i in range(0, n, step):
+        zc, yc = z[i:i + step], y[i:i + step]
+        zmax, pred[i:i + step] = zc.max(1)  # first maximal index, as argmax
+        s = torch.exp(zc - zmax[:, None]).sum(1).double()
+        conf[i:i + step] = 1.0 / s
+        nll[i:i + step] = s.log() + (zmax - zc.gather(1, yc[:, None]).squeeze(1)).double()
+    return pred.cpu(), conf.cpu().numpy(), nll.cpu().numpy()
+
+
+def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> ReliabilityBins:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # Right-closed bins (Guo et al.'s reference code): conf in (lo, hi]; conf = 0 cannot occur.
     idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
@@ -117,6 +140,20 @@ def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> 
         mean_conf = np.bincount(idx, weights=conf, minlength=n_bins) / count
         mean_acc = np.bincount(idx, weights=correct, minlength=n_bins) / count
     return ReliabilityBins(edges=edges, count=count.astype(np.int64), confidence=mean_conf, accuracy=mean_acc)
+
+
+def _check_bins(n_bins: int) -> None:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+
+
+def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> ReliabilityBins:
+    """Bin the top-1 confidence ``max softmax(logits)`` of ``(N, C)`` logits and compare it with accuracy."""
+    _check_logits(logits, target, "reliability_bins")
+    _check_bins(n_bins)
+    pred, conf, _ = _score_pass(logits, target)
+    correct = (pred == target.detach().cpu()).double().numpy()
+    return _bins(conf, correct, n_bins)
 
 
 def expected_calibration_error(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> float:
@@ -129,7 +166,7 @@ def negative_log_likelihood(logits: Tensor, target: Tensor) -> float:
     _check_logits(logits, target, "negative_log_likelihood")
     if logits.shape[0] == 0:
         return float("nan")
-    return float(torch.nn.functional.cross_entropy(logits.detach().double().cpu(), target.detach().cpu().long()))
+    return float(_score_pass(logits, target)[2].mean())
 
 
 def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
@@ -150,12 +187,17 @@ def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
     n = check_counts(train_counts, "train_counts")
     if logits.shape[1] != n.shape[0]:
         raise ValueError(f"logits have {logits.shape[1]} classes, train_counts {n.shape[0]}")
-    acc = per_class_accuracy(logits, target, logits.shape[1])
+    _check_bins(n_bins)
+    # One pass over the logits serves every metric (prediction, confidence, NLL).
+    pred, conf, nll = _score_pass(logits, target)
+    correct = (pred == target.detach().cpu()).double().numpy()
+    acc = per_class_accuracy(pred, target, logits.shape[1])
     shots = shot_accuracy(acc, n, thresholds)
-    top1 = float((logits.argmax(1) == target).double().mean() * 100) if len(target) else float("nan")
-    out = dict(top1=top1, balanced=shots.overall, many=shots.many, medium=shots.medium, few=shots.few,
-               ece=expected_calibration_error(logits, target, n_bins) if len(target) else float("nan"),
-               nll=negative_log_likelihood(logits, target))
+    empty = len(correct) == 0
+    out = dict(top1=float("nan") if empty else float(correct.mean() * 100), balanced=shots.overall,
+               many=shots.many, medium=shots.medium, few=shots.few,
+               ece=float("nan") if empty else _bins(conf, correct, n_bins).ece * 100.0,
+               nll=float("nan") if empty else float(nll.mean()))
     clean = {k: (None if v != v else v) for k, v in out.items()}
     clean["per_class"] = [None if a != a else float(a * 100) for a in acc]
     return clean

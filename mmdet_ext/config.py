@@ -6,7 +6,7 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
-__all__ = ["load_det_config", "set_data_root"]
+__all__ = ["load_det_config", "set_data_root", "init_cpu_distributed"]
 
 
 def _datasets(cfg: Config):
@@ -32,6 +32,39 @@ def set_data_root(cfg: Config, data_root: str) -> None:
             ev["ann_file"] = os.path.join(root, "annotations", os.path.basename(ev["ann_file"]))
 
 
+def init_cpu_distributed(launcher: str, backend: str = "gloo") -> bool:
+    """Join the torchrun process group on a machine without CUDA; returns whether it did.
+
+    MMEngine 0.10's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` unconditionally,
+    so on CPU it fails before training; MMEngine skips its own initialisation when a group
+    exists, so the tools create it first (gloo; RANK / WORLD_SIZE / MASTER_* from torchrun).
+    """
+    import torch
+    import torch.distributed as dist
+
+    if launcher != "pytorch" or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    dist.init_process_group(backend=backend)
+    return True
+
+
+def _cpu_distributed_defaults(cfg: Config) -> None:
+    """Without CUDA, a distributed run (torchrun on CPU: testing, or CPU clusters) needs the gloo
+    backend (not nccl), and DDP must get ``device_ids=None``: MMEngine's default wrapper passes the local rank
+    as a CUDA device id, which DDP rejects for a CPU module. A user's own settings are kept."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    dist_cfg = cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})
+    if dist_cfg.get("backend", "nccl") == "nccl":  # nccl needs GPUs; keep gloo / mpi if chosen
+        dist_cfg["backend"] = "gloo"
+    if cfg.get("model_wrapper_cfg") is None:
+        # device_ids=None explicitly: the Runner's default (the local rank) would win otherwise
+        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
+                                     find_unused_parameters=cfg.get("find_unused_parameters", False))
+
+
 def load_det_config(config: str, options: Optional[Mapping[str, Any]] = None, data_root: Optional[str] = None,
                     work_dir: Optional[str] = None, launcher: str = "none") -> Config:
     """Read an mmdet config (``mmdet::`` bases, ``custom_imports``), apply ``--cfg-options``,
@@ -44,5 +77,7 @@ def load_det_config(config: str, options: Optional[Mapping[str, Any]] = None, da
     if data_root:
         set_data_root(cfg, data_root)
     cfg.launcher = launcher
+    if launcher != "none":
+        _cpu_distributed_defaults(cfg)
     cfg.work_dir = work_dir or cfg.get("work_dir") or os.path.join("work_dirs", os.path.splitext(os.path.basename(config))[0])
     return cfg

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from mmdet.models.losses.accuracy import accuracy
 from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from iif import FREQUENCY_KINDS, VARIANTS, adjust_logits, compute_weights, frequencies_from_annotations
@@ -29,7 +30,6 @@ from iif.weights_io import load_weights_csv
 
 __all__ = ["IIFLoss"]
 
-logger = logging.getLogger(__name__)
 
 
 @MODELS.register_module()
@@ -94,9 +94,10 @@ class IIFLoss(nn.Module):
             freqs = freqs.in_order(category_ids)
         counts, total = freqs.counts(self.frequency)
         self.set_weights(compute_weights(counts, self.variant, total=total))
-        logger.info("IIF %s %s weights from %s (K=%d): min %.3f, max %.3f", self.variant,
-                    "IOF" if self.frequency == "instance" else "IIF", ann_file, total,
-                    float(self.weights.min()), float(self.weights.max()))
+        # MMEngine's logger, so the line lands in the run's log file next to the losses
+        print_log(f"IIF {self.variant} {'IOF' if self.frequency == 'instance' else 'IIF'} weights from {ann_file} "
+                  f"(K={total}): min {float(self.weights.min()):.3f}, max {float(self.weights.max()):.3f}",
+                  logger="current", level=logging.INFO)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -324,3 +324,56 @@ def test_faster_lvis_eval_equals_lvis_api(toy, tmp_path):
     for k in ("AP", "AP50", "AP75", "APr", "APc", "APf"):
         assert ours[k] == pytest.approx(float(theirs[k]), abs=1e-6), (k, ours, dict(theirs))
     assert ours["AP"] > 0.05  # the noisy ground truth is found
+
+
+def test_det_table_formats_percent_and_missing_groups(tmp_path, capsys):
+    """tools/det_table.py: LVIS fractions -> percent, -1 (no category of a group) -> n/a, clear errors."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("det_table", os.path.join(REPO, "tools", "det_table.py"))
+    det_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(det_table)
+    m = {f"lvis/{t}_{k}": v for t in ("segm", "bbox") for k, v in
+         zip(("AP", "APr", "APc", "APf"), (0.1234, 0.05, -1.0, 0.3))}
+    (tmp_path / "run_a").mkdir()
+    path = tmp_path / "run_a" / "metrics.json"
+    path.write_text(json.dumps(m))
+    assert det_table.main([str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| run | mask AP | mask APr | mask APc | mask APf | box AP")
+    assert out[2] == "| run_a | 12.3 | 5.0 | n/a | 30.0 | 12.3 | 5.0 | n/a | 30.0 |"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"coco/bbox_mAP": 0.1}))
+    assert det_table.main([str(bad)]) == 2
+    assert "no 'lvis/segm_AP' in the metrics" in capsys.readouterr().err
+    assert det_table.main([str(tmp_path / "missing.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(toy, tmp_path):
+    """tools/train_det.py --launcher pytorch under torchrun: two CPU processes (gloo, DDP with
+    device_ids=None) train the toy config for a few iterations and write one checkpoint."""
+    import subprocess
+    import sys
+
+    wd = tmp_path / "wd"
+    opts = ["train_cfg.max_epochs=1", "train_cfg.val_interval=2", "train_dataloader.batch_size=1",
+            "train_dataloader.num_workers=0", "train_dataloader.dataset.dataset.indices=4",
+            "model.train_cfg.rpn_proposal.max_per_img=50", "model.train_cfg.rcnn.sampler.num=32",
+            "train_dataloader.dataset.dataset.pipeline.2.scale=(96,96)", "default_hooks.logger.interval=1",
+            "default_hooks.checkpoint.interval=1", "randomness.seed=0"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         os.path.join(REPO, "tools", "train_det.py"), os.path.join(REPO, "configs", "lvis", "toy", "iif_r18_toy.py"),
+         "--launcher", "pytorch", "--data-root", toy, "--work-dir", str(wd), "--cfg-options", *opts],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    logs = glob.glob(str(wd / "*" / "*.log"))
+    text = open(logs[0]).read()
+    assert "Distributed training: True" in text and "GPU number: 2" in text, text[:3000]  # world size 2
+    # 4 images, batch 1 per process: 2 iterations per epoch (one process would take 4)
+    assert "Epoch(train) [1][2/2]" in text, text[-3000:]
+    assert "IIF base10 IOF weights from" in text
+    assert os.path.isfile(wd / "epoch_1.pth")

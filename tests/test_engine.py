@@ -186,6 +186,18 @@ def test_amp_and_channels_last_on_cpu(tmp_path):
     assert np.isfinite(trainer.history[-1]["train_loss"]) and "eval" in trainer.history[0]
 
 
+def test_train_threads(tmp_path):
+    """train.threads sets torch's CPU threads; a bad value names itself."""
+    before = torch.get_num_threads()
+    try:
+        Trainer(load_config(os.path.join(FMNIST, "softmax.py"), fast(tmp_path, **{"train.threads": 1})))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match=r"train.threads must be a positive integer or None, got 0"):
+        Trainer(load_config(os.path.join(FMNIST, "softmax.py"), fast(tmp_path, **{"train.threads": 0})))
+
+
 def test_tensorboard_optional(tmp_path):
     opts = fast(tmp_path, **{"train.tensorboard": True})
     try:

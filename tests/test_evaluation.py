@@ -63,6 +63,26 @@ def test_ece_averages_within_a_bin():
     assert len(b.edges) == 16  # 15 bins by default
 
 
+def test_one_pass_metrics_equal_the_float64_definitions(monkeypatch):
+    """The chunked float32 pass (max, sum of exps) equals softmax/cross-entropy in float64,
+    across chunk boundaries (tiny chunks forced) and for bf16 logits."""
+    import iif.metrics as M
+
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(103, 37, generator=g) * 4, torch.randint(0, 37, (103,), generator=g)
+    ref = logits.double()
+    conf, pred = ref.softmax(1).max(1)
+    correct = (pred == labels).double().numpy()
+    nll = float(torch.nn.functional.cross_entropy(ref, labels))
+    monkeypatch.setattr(M, "_CHUNK_ELEMENTS", 37 * 10 + 5)  # 10 rows per chunk, 11 chunks
+    s = iif.summarize(logits, labels, [100] * 37)
+    assert s["top1"] == pytest.approx(correct.mean() * 100)
+    assert s["nll"] == pytest.approx(nll, rel=1e-6)
+    assert s["ece"] == pytest.approx(M._bins(conf.numpy(), correct, 15).ece * 100, abs=1e-5)
+    half = iif.negative_log_likelihood(logits.bfloat16(), labels)
+    assert half == pytest.approx(float(torch.nn.functional.cross_entropy(logits.bfloat16().double(), labels)), rel=1e-5)
+
+
 def test_calibration_of_confident_correct_predictions_is_perfect():
     logits = torch.eye(4) * 50
     assert iif.expected_calibration_error(logits, torch.arange(4)) == pytest.approx(0.0, abs=1e-9)

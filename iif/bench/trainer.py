@@ -177,9 +177,29 @@ def run(preset: Preset, device: torch.device, compile_model: bool,
             # torch.compile compiles on the first epoch: an extra warm-up epoch keeps that out.
             pair = _throughput_pair(ours, runner, reps, warm + (1 if "compile" in label else 0))
             rows.append(_row(f"Trainer with {label}", "Trainer (default)", f"Trainer ({label})", pair,
-                             note="" if device.type == "cuda" else "a CPU measurement; the option is meant for GPUs"
-                             if label != "channels_last" else ""))
+                             note=_option_note(label, device)))
     return rows
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _option_note(label: str, device: torch.device) -> str:
+    if "compile" in label:
+        return "the compiling epoch is an extra warm-up, not timed"
+    if "AMP" in label and device.type == "cpu":
+        bf16 = sorted(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        return (f"bf16 autocast on a CPU with {', '.join(bf16)}" if bf16 else
+                "bf16 autocast on a CPU without native bf16 (avx512_bf16 / amx_bf16): expect a slowdown")
+    return ""
 
 
 def _real_pipeline(preset: Preset, device: torch.device, tmp: str) -> list[Row]:

@@ -8,10 +8,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_text", "atomic_write_json", "load_checkpoint"]
+__all__ = ["atomic_write", "atomic_save", "atomic_write_text", "atomic_write_json", "load_checkpoint"]
 
 
-def _atomic(path: str, write) -> None:
+def atomic_write(path: str, write) -> None:
+    """Call ``write(fh)`` on a temporary file next to ``path``, fsync, then rename it over ``path``
+    (a crash leaves the old file or the new one, never half of one)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
@@ -29,12 +31,12 @@ def _atomic(path: str, write) -> None:
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path`` through a temporary file in the same directory, then rename."""
-    _atomic(path, lambda fh: torch.save(obj, fh))
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def atomic_write_text(text: str, path: str) -> None:
     """Write a text (or JSON) file atomically."""
-    _atomic(path, lambda fh: fh.write(text.encode()))
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def atomic_write_json(obj: Any, path: str) -> None:

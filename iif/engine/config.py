@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = dict(
         eval_interval=0,  # evaluate every N epochs (0: only at the end)
         log_interval=50,
         tensorboard=False,
+        threads=None,  # torch.set_num_threads; None: torch's default. 1 is fastest when jobs share the cores
     ),
     evaluate=dict(variants=list(VARIANTS), logit_adjust_taus=[1.0]),
 )

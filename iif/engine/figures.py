@@ -18,7 +18,7 @@ import torch
 from ..metrics import ECE_BINS, ReliabilityBins, per_class_accuracy, reliability_bins
 from ..posthoc import adjust_logits
 from ..weights import VARIANTS, check_counts, compute_weights
-from .checkpoint import _atomic, atomic_write_text
+from .checkpoint import atomic_write, atomic_write_text
 from .report import posthoc_applies
 
 __all__ = ["plot_iif_variants", "plot_per_class_accuracy", "plot_weight_norms", "plot_reliability",
@@ -43,7 +43,7 @@ def _save(fig, path: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
-    _atomic(path, lambda fh: fh.write(buf.getvalue()))
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
     return path
 
 

@@ -33,10 +33,10 @@ from ..models import CosineHead, LinearHead, LWSHead
 from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, posthoc_sweep, select_on_validation
 from ..weights import VARIANTS
 from .builders import apply_strategy, build_classifier, build_criterion, build_datasets, build_loaders
-from .checkpoint import _atomic, atomic_write_json, atomic_write_text, load_checkpoint
+from .checkpoint import atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
 from .config import validate_config
 from .evaluate import CALIBRATION_COLUMNS, collect_logits, format_table, score
-from .trainer import _method_name, resolve_device
+from .trainer import method_name, resolve_device
 
 __all__ = ["Predictions", "classifier_parameters", "predict_checkpoint", "save_predictions", "load_predictions",
            "cached_predictions", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "GROUP_LABELS"]
@@ -181,7 +181,7 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
                                  f"predictions cannot store it as per-class weights")
         predict_weights = w.numpy()
     weight, bias, kind = classifier_parameters(model.head)
-    meta = dict(method=_method_name(cfg), loss=cfg["loss"]["type"], strategy=cfg["strategy"]["type"],
+    meta = dict(method=method_name(cfg), loss=cfg["loss"]["type"], strategy=cfg["strategy"]["type"],
                 dataset=cfg["data"]["name"], config=cfg.get("_config_path"), checkpoint=os.path.abspath(checkpoint),
                 checkpoint_sha256=file_digest(checkpoint), class_names=class_names, model=cfg["model"]["name"],
                 head=cfg["model"]["head"])
@@ -224,7 +224,7 @@ def save_predictions(pred: Predictions, path: str) -> None:
         value = getattr(pred, key)
         if value is not None:
             arrays[key] = np.asarray(value, dtype=np.float32 if key != "predict_weights" else np.float64)
-    _atomic(path, lambda fh: np.savez(fh, **arrays))
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_predictions(path: str) -> Predictions:

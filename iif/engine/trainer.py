@@ -35,7 +35,7 @@ from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .evaluate import collect_logits, format_table, posthoc_rows, score
 from .schedule import lr_factor
 
-__all__ = ["Trainer", "seed_everything", "resolve_device"]
+__all__ = ["Trainer", "method_name", "seed_everything", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def _method_name(cfg: dict) -> str:
+def method_name(cfg: dict) -> str:
     """The results-table name of a run: ``softmax``, ``IIF smooth (end-to-end)``, ``decoupled cRT`` ..."""
     s, loss = cfg["strategy"], cfg["loss"]
     variant = loss.get("variant", "smooth")
@@ -100,6 +100,11 @@ class Trainer:
 
     def __init__(self, cfg: dict, resume: bool = False) -> None:
         self.cfg = cfg
+        threads = cfg["train"].get("threads")
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"train.threads must be a positive integer or None, got {threads!r}")
+            torch.set_num_threads(threads)
         device = resolve_device(cfg["device"])
         self.dist: DistInfo = init_distributed(device.type)
         self.device = resolve_device(cfg["device"], self.dist.local_rank)
@@ -325,7 +330,7 @@ class Trainer:
         """Score the model as trained plus every post-hoc adjustment; writes ``results.json``."""
         logits, labels = self._logits()
         ev = self.cfg["evaluate"]
-        rows = [score(_method_name(self.cfg), logits, labels, self.counts, self.shots)]
+        rows = [score(method_name(self.cfg), logits, labels, self.counts, self.shots)]
         # Post-hoc adjustments are for a plain softmax model; on top of a long-tail loss they
         # would adjust twice.
         if self.cfg["strategy"]["type"] != "decoupled" and self.cfg["loss"]["type"] == "ce":
