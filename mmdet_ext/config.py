@@ -6,7 +6,7 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
-__all__ = ["load_det_config", "set_data_root", "init_cpu_distributed"]
+__all__ = ["load_det_config", "set_data_root", "init_cpu_distributed", "trust_own_checkpoints"]
 
 
 def _datasets(cfg: Config):
@@ -30,6 +30,18 @@ def set_data_root(cfg: Config, data_root: str) -> None:
         ev = cfg.get(key)
         if isinstance(ev, Mapping) and ev.get("ann_file"):
             ev["ann_file"] = os.path.join(root, "annotations", os.path.basename(ev["ann_file"]))
+
+
+def trust_own_checkpoints() -> None:
+    """Let ``torch.load`` read MMEngine checkpoints (``--resume``, ``load_from``) under torch >= 2.6.
+
+    MMEngine 0.10 calls ``torch.load`` without ``weights_only``; torch 2.6 made ``True`` the
+    default, and MMEngine's checkpoints hold its ``HistoryBuffer`` and NumPy objects, which the
+    weights-only unpickler rejects, so every resume failed. The tools load checkpoints the user
+    names (their own runs), so they opt out through torch's own switch unless the user set it.
+    """
+    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
+        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 
 def init_cpu_distributed(launcher: str, backend: str = "gloo") -> bool:

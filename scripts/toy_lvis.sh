@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's toy-LVIS comparison, softmax vs IIF Mask R-CNN, end to end:
 #   bash scripts/setup.sh det && bash scripts/toy_lvis.sh
-# 1. generate the toy LVIS (data/toy_lvis, deterministic);
+# 1. generate the toy LVIS (data/toy_lvis, deterministic) unless it is there;
 # 2. train both configs at once, one torch thread each (on 2 cores that beats two threads each,
 #    one after the other); --resume: an interrupted run continues from its last checkpoint
 #    (every 4 epochs) when the script is run again, and a finished one is not retrained;
@@ -12,7 +12,8 @@ if [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ]; then
   # shellcheck disable=SC1091
   source .venv/bin/activate
 fi
-python tools/make_toy_lvis.py --out data/toy_lvis > /dev/null
+# deterministic: an existing copy (from this script or by hand) is the same data
+[ -f data/toy_lvis/annotations/lvis_v1_val.json ] || python tools/make_toy_lvis.py --out data/toy_lvis > /dev/null
 mkdir -p work_dirs
 pids=()
 for m in softmax iif; do

@@ -376,4 +376,24 @@ def test_torchrun_two_processes_on_cpu(toy, tmp_path):
     # 4 images, batch 1 per process: 2 iterations per epoch (one process would take 4)
     assert "Epoch(train) [1][2/2]" in text, text[-3000:]
     assert "IIF base10 IOF weights from" in text
+    # The checkpoint loads again (torch >= 2.6 refuses MMEngine's pickles by default): resume one
+    # more epoch in a single process, then evaluate it with tools/test_det.py.
+    common = ["--data-root", toy, "--work-dir", str(wd)]
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_det.py"),
+                           os.path.join(REPO, "configs", "lvis", "toy", "iif_r18_toy.py"), "--resume", *common,
+                           "--cfg-options", *[o.replace("max_epochs=1", "max_epochs=2") for o in opts]],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert os.path.isfile(wd / "epoch_2.pth")
+    log = sorted(glob.glob(str(wd / "*" / "*.log")))[-1]
+    assert "resumed epoch: 1, iter: 2" in open(log).read()
+    out = tmp_path / "metrics.json"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "test_det.py"),
+                           os.path.join(REPO, "configs", "lvis", "toy", "iif_r18_toy.py"), str(wd / "epoch_2.pth"),
+                           *common, "--out", str(out), "--cfg-options", "test_dataloader.num_workers=0",
+                           "test_dataloader.dataset.pipeline.1.scale=(96,96)"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = json.loads(out.read_text())
+    assert all(np.isfinite(metrics[f"lvis/segm_{k}"]) for k in ("AP", "APr", "APc"))
     assert os.path.isfile(wd / "epoch_1.pth")
