@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -105,17 +106,18 @@ def _check_logits(logits: Tensor, target: Tensor, name: str) -> None:
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _score_pass(logits: Tensor, target: Tensor) -> tuple[Tensor, np.ndarray, np.ndarray]:
+def _score_pass(logits: Tensor, target: Tensor,
+                transform: Optional[Callable[[Tensor], Tensor]] = None) -> tuple[Tensor, np.ndarray, np.ndarray]:
     """One pass over ``(N, C)`` logits: prediction ``(N,)``, top-1 softmax confidence ``(N,)`` and
     per-sample NLL ``(N,)`` (float64 NumPy).
 
     ``max softmax = 1 / sum exp(z - max z)`` and ``NLL = log sum exp(z - max z) + max z - z_y``
     share the max and the sum of exps, so no ``(N, C)`` softmax or float64 copy is made; the
     exps run in the logits' precision (float32 at least), each row's few results in float64.
+    ``transform`` (an elementwise, per-column map such as ``w * z``) is applied to each row chunk,
+    which equals scoring ``transform(logits)`` without materialising it.
     """
     z = logits.detach()
-    if z.dtype not in (torch.float32, torch.float64):
-        z = z.float()
     y = target.detach().to(z.device).long()
     n, c = z.shape
     pred = torch.empty(n, dtype=torch.long, device=z.device)
@@ -124,6 +126,10 @@ def _score_pass(logits: Tensor, target: Tensor) -> tuple[Tensor, np.ndarray, np.
     step = max(1, _CHUNK_ELEMENTS // max(c, 1))
     for i in range(0, n, step):
         zc, yc = z[i:i + step], y[i:i + step]
+        if transform is not None:
+            zc = transform(zc)
+        if zc.dtype not in (torch.float32, torch.float64):
+            zc = zc.float()
         zmax, pred[i:i + step] = zc.max(1)  # first maximal index, as argmax
         s = torch.exp(zc - zmax[:, None]).sum(1).double()
         conf[i:i + step] = 1.0 / s
@@ -170,13 +176,16 @@ def negative_log_likelihood(logits: Tensor, target: Tensor) -> float:
 
 
 def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
-              thresholds: tuple[int, int] = SHOT_THRESHOLDS, n_bins: int = ECE_BINS) -> dict:
+              thresholds: tuple[int, int] = SHOT_THRESHOLDS, n_bins: int = ECE_BINS,
+              transform: Optional[Callable[[Tensor], Tensor]] = None) -> dict:
     """Every metric of one set of predictions, as a JSON-ready dict.
 
     Args:
         logits: ``(N, C)`` scores (the softmax of them is the predicted distribution).
         target: ``(N,)`` labels.
         train_counts: ``(C,)`` training images per class (defines the shot groups).
+        transform: optional elementwise map of the logits (``lambda z: w * z``), applied chunk by
+            chunk: the result equals ``summarize(transform(logits), ...)`` without an ``(N, C)`` copy.
 
     Returns ``top1``, ``balanced`` (mean per-class), ``many``, ``medium``, ``few`` and ``ece``
     in percent, ``nll`` in nats, and ``per_class`` (``C`` accuracies in percent). Undefined
@@ -189,7 +198,7 @@ def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
         raise ValueError(f"logits have {logits.shape[1]} classes, train_counts {n.shape[0]}")
     _check_bins(n_bins)
     # One pass over the logits serves every metric (prediction, confidence, NLL).
-    pred, conf, nll = _score_pass(logits, target)
+    pred, conf, nll = _score_pass(logits, target, transform)
     correct = (pred == target.detach().cpu()).double().numpy()
     acc = per_class_accuracy(pred, target, logits.shape[1])
     shots = shot_accuracy(acc, n, thresholds)

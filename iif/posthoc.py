@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -123,17 +123,11 @@ def _check_taus(taus: Sequence[float], name: str) -> list[float]:
     return out
 
 
-def posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, variants: Sequence[str] = VARIANTS,
-                        la_taus: Sequence[float] = DEFAULT_TAUS, tn_taus: Sequence[float] = (),
-                        head_weight: Optional[Tensor] = None, head_bias: Optional[Tensor] = None,
-                        prefix: str = "") -> Iterator[tuple[Adjustment, Tensor]]:
-    """Yield ``(adjustment, adjusted logits (N, C))`` for every post-hoc method.
-
-    - post-process IIF, one per ``variants`` entry (``w * z``); a variant that the counts make
-      infinite (a class without training images) is skipped with a log message;
-    - additive logit adjustment for each ``la_taus`` (skipped if a class has no training image);
-    - tau-normalisation for each ``tn_taus`` (needs ``head_weight`` ``(C, D)`` of a linear classifier).
-    """
+def _adjustment_ops(logits: Tensor, train_counts: ArrayLike, variants: Sequence[str], la_taus: Sequence[float],
+                    tn_taus: Sequence[float], head_weight: Optional[Tensor], head_bias: Optional[Tensor],
+                    prefix: str) -> Iterator[tuple[Adjustment, Optional[Callable[[Tensor], Tensor]], Optional[Tensor]]]:
+    """``(adjustment, op, adjusted)`` for every method: ``op`` an elementwise map of logit rows
+    (IIF, logit adjustment), or ``adjusted`` the ``(N, C)`` result (tau-norm, which needs the head)."""
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown IIF variant(s) {unknown}; expected some of {list(VARIANTS)}")
@@ -147,11 +141,11 @@ def posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, variants: Seque
         except ValueError as exc:
             logger.info("post-process IIF %s skipped: %s", v, exc)
             continue
-        yield Adjustment(f"{prefix}post-process IIF {v}", "iif", v), adjust_logits(logits, w)
+        yield Adjustment(f"{prefix}post-process IIF {v}", "iif", v), (lambda z, w=w: adjust_logits(z, w)), None
     if la_taus and np.all(counts > 0):
         for tau in la_taus:
             yield (Adjustment(f"{prefix}post-hoc logit adj. tau={tau:g}", "logit_adjustment", tau),
-                   logit_adjustment(logits, counts, tau))
+                   (lambda z, tau=tau: logit_adjustment(z, counts, tau)), None)
     elif la_taus:
         logger.info("post-hoc logit adjustment skipped: a class has no training image (log-prior -inf)")
     if tn_taus:
@@ -159,8 +153,24 @@ def posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, variants: Seque
             raise ValueError("tau-normalisation needs head_weight (C, D), the linear classifier's weight; "
                              "pass tn_taus=() for a model without one")
         for tau in tn_taus:
-            yield (Adjustment(f"{prefix}tau-norm tau={tau:g}", "tau_norm", tau),
+            yield (Adjustment(f"{prefix}tau-norm tau={tau:g}", "tau_norm", tau), None,
                    tau_normalized_logits(logits, head_weight, head_bias, tau))
+
+
+def posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, variants: Sequence[str] = VARIANTS,
+                        la_taus: Sequence[float] = DEFAULT_TAUS, tn_taus: Sequence[float] = (),
+                        head_weight: Optional[Tensor] = None, head_bias: Optional[Tensor] = None,
+                        prefix: str = "") -> Iterator[tuple[Adjustment, Tensor]]:
+    """Yield ``(adjustment, adjusted logits (N, C))`` for every post-hoc method.
+
+    - post-process IIF, one per ``variants`` entry (``w * z``); a variant that the counts make
+      infinite (a class without training images) is skipped with a log message;
+    - additive logit adjustment for each ``la_taus`` (skipped if a class has no training image);
+    - tau-normalisation for each ``tn_taus`` (needs ``head_weight`` ``(C, D)`` of a linear classifier).
+    """
+    for adj, op, adjusted in _adjustment_ops(logits, train_counts, variants, la_taus, tn_taus, head_weight,
+                                             head_bias, prefix):
+        yield adj, (op(logits) if op is not None else adjusted)
 
 
 def posthoc_sweep(logits: Tensor, labels: Tensor, train_counts: ArrayLike, variants: Sequence[str] = VARIANTS,
@@ -171,13 +181,15 @@ def posthoc_sweep(logits: Tensor, labels: Tensor, train_counts: ArrayLike, varia
 
     One row per :func:`posthoc_adjustments` entry: ``method``, ``family``, ``param`` plus the
     metrics of :func:`iif.metrics.summarize`. Equal, row for row, to adjusting and scoring each
-    method separately; the logits are computed once and each adjustment is a cheap elementwise op.
+    method separately; IIF and logit adjustment are applied chunk by chunk inside the scoring
+    pass, so no adjusted ``(N, C)`` copy is made (docs/BENCHMARKS.md, row 4).
     """
     rows = []
-    for adj, z in posthoc_adjustments(logits, train_counts, variants, la_taus, tn_taus, head_weight, head_bias,
-                                      prefix):
-        rows.append(dict(method=adj.method, family=adj.family, param=adj.param,
-                         **summarize(z, labels, train_counts, shot_thresholds)))
+    for adj, op, adjusted in _adjustment_ops(logits, train_counts, variants, la_taus, tn_taus, head_weight,
+                                             head_bias, prefix):
+        metrics = (summarize(logits, labels, train_counts, shot_thresholds, transform=op) if op is not None
+                   else summarize(adjusted, labels, train_counts, shot_thresholds))
+        rows.append(dict(method=adj.method, family=adj.family, param=adj.param, **metrics))
     return rows
 
 
