@@ -6,7 +6,7 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
-__all__ = ["load_det_config", "set_data_root", "init_cpu_distributed", "trust_own_checkpoints"]
+__all__ = ["load_det_config", "set_data_root", "prepare_runtime", "init_cpu_distributed", "trust_own_checkpoints"]
 
 
 def _datasets(cfg: Config):
@@ -62,8 +62,9 @@ def init_cpu_distributed(launcher: str, backend: str = "gloo") -> bool:
 
 def _cpu_distributed_defaults(cfg: Config) -> None:
     """Without CUDA, a distributed run (torchrun on CPU: testing, or CPU clusters) needs the gloo
-    backend (not nccl), and DDP must get ``device_ids=None``: MMEngine's default wrapper passes the local rank
-    as a CUDA device id, which DDP rejects for a CPU module. A user's own settings are kept."""
+    backend (not nccl), and DDP must get ``device_ids=None``: MMEngine's default wrapper passes
+    the local rank as a CUDA device id, which DDP rejects for a CPU module. A user's own settings
+    are kept."""
     import torch
 
     if torch.cuda.is_available():
@@ -75,6 +76,13 @@ def _cpu_distributed_defaults(cfg: Config) -> None:
         # device_ids=None explicitly: the Runner's default (the local rank) would win otherwise
         cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
                                      find_unused_parameters=cfg.get("find_unused_parameters", False))
+
+
+def prepare_runtime(cfg: Config) -> None:
+    """What ``tools/train_det.py`` and ``tools/test_det.py`` do before building the Runner:
+    checkpoints that load under torch >= 2.6, and the CPU process group under torchrun."""
+    trust_own_checkpoints()
+    init_cpu_distributed(cfg.get("launcher", "none"), cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend", "gloo"))
 
 
 def load_det_config(config: str, options: Optional[Mapping[str, Any]] = None, data_root: Optional[str] = None,

@@ -31,7 +31,6 @@ from iif.weights_io import load_weights_csv
 __all__ = ["IIFLoss"]
 
 
-
 @MODELS.register_module()
 class IIFLoss(nn.Module):
     """IIF cross-entropy for a ``BBoxHead`` whose classifier gives ``num_classes + 1`` logits.

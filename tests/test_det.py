@@ -376,6 +376,7 @@ def test_torchrun_two_processes_on_cpu(toy, tmp_path):
     # 4 images, batch 1 per process: 2 iterations per epoch (one process would take 4)
     assert "Epoch(train) [1][2/2]" in text, text[-3000:]
     assert "IIF base10 IOF weights from" in text
+    assert os.path.isfile(wd / "epoch_1.pth")
     # The checkpoint loads again (torch >= 2.6 refuses MMEngine's pickles by default): resume one
     # more epoch in a single process, then evaluate it with tools/test_det.py.
     common = ["--data-root", toy, "--work-dir", str(wd)]
@@ -396,4 +397,3 @@ def test_torchrun_two_processes_on_cpu(toy, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     metrics = json.loads(out.read_text())
     assert all(np.isfinite(metrics[f"lvis/segm_{k}"]) for k in ("AP", "APr", "APc"))
-    assert os.path.isfile(wd / "epoch_1.pth")

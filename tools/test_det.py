@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmengine.runner import Runner
 
     from iif.engine.checkpoint import atomic_write_json
-    from mmdet_ext.config import init_cpu_distributed, load_det_config, trust_own_checkpoints
+    from mmdet_ext.config import load_det_config, prepare_runtime
 
     if not os.path.isfile(args.checkpoint):
         print(f"error: checkpoint {args.checkpoint!r} does not exist", file=sys.stderr)
@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cfg.load_from = args.checkpoint
-    trust_own_checkpoints()
-    init_cpu_distributed(args.launcher, cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend", "gloo"))
+    prepare_runtime(cfg)
     metrics = Runner.from_cfg(cfg).test()
     print(json.dumps(metrics, indent=2))
     if args.out:

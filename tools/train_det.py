@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mmengine.runner import Runner
 
-    from mmdet_ext.config import init_cpu_distributed, load_det_config, trust_own_checkpoints
+    from mmdet_ext.config import load_det_config, prepare_runtime
 
     try:
         cfg = load_det_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
-    trust_own_checkpoints()
-    init_cpu_distributed(args.launcher, cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend", "gloo"))
+    prepare_runtime(cfg)
     Runner.from_cfg(cfg).train()
     return 0
 
