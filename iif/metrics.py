@@ -107,9 +107,10 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def _score_pass(logits: Tensor, target: Tensor,
-                transform: Optional[Callable[[Tensor], Tensor]] = None) -> tuple[Tensor, np.ndarray, np.ndarray]:
-    """One pass over ``(N, C)`` logits: prediction ``(N,)``, top-1 softmax confidence ``(N,)`` and
-    per-sample NLL ``(N,)`` (float64 NumPy).
+                transform: Optional[Callable[[Tensor], Tensor]] = None
+                ) -> tuple[Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over ``(N, C)`` logits: prediction ``(N,)``, correctness, top-1 softmax confidence
+    and per-sample NLL (the last three ``(N,)`` float64 NumPy).
 
     ``max softmax = 1 / sum exp(z - max z)`` and ``NLL = log sum exp(z - max z) + max z - z_y``
     share the max and the sum of exps, so no ``(N, C)`` softmax or float64 copy is made; the
@@ -134,7 +135,9 @@ def _score_pass(logits: Tensor, target: Tensor,
         s = torch.exp(zc - zmax[:, None]).sum(1).double()
         conf[i:i + step] = 1.0 / s
         nll[i:i + step] = s.log() + (zmax - zc.gather(1, yc[:, None]).squeeze(1)).double()
-    return pred.cpu(), conf.cpu().numpy(), nll.cpu().numpy()
+    pred = pred.cpu()
+    correct = (pred == target.detach().cpu()).double().numpy()
+    return pred, correct, conf.cpu().numpy(), nll.cpu().numpy()
 
 
 def _bins(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> ReliabilityBins:
@@ -157,8 +160,7 @@ def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = ECE_BINS) -> 
     """Bin the top-1 confidence ``max softmax(logits)`` of ``(N, C)`` logits and compare it with accuracy."""
     _check_logits(logits, target, "reliability_bins")
     _check_bins(n_bins)
-    pred, conf, _ = _score_pass(logits, target)
-    correct = (pred == target.detach().cpu()).double().numpy()
+    _, correct, conf, _ = _score_pass(logits, target)
     return _bins(conf, correct, n_bins)
 
 
@@ -172,7 +174,7 @@ def negative_log_likelihood(logits: Tensor, target: Tensor) -> float:
     _check_logits(logits, target, "negative_log_likelihood")
     if logits.shape[0] == 0:
         return float("nan")
-    return float(_score_pass(logits, target)[2].mean())
+    return float(_score_pass(logits, target)[3].mean())
 
 
 def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
@@ -198,8 +200,7 @@ def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
         raise ValueError(f"logits have {logits.shape[1]} classes, train_counts {n.shape[0]}")
     _check_bins(n_bins)
     # One pass over the logits serves every metric (prediction, confidence, NLL).
-    pred, conf, nll = _score_pass(logits, target, transform)
-    correct = (pred == target.detach().cpu()).double().numpy()
+    pred, correct, conf, nll = _score_pass(logits, target, transform)
     acc = per_class_accuracy(pred, target, logits.shape[1])
     shots = shot_accuracy(acc, n, thresholds)
     empty = len(correct) == 0

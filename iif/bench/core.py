@@ -206,15 +206,20 @@ def loadavg() -> Optional[tuple[float, float, float]]:
         return None
 
 
-def _cpu_model() -> str:
+def cpuinfo_field(key: str) -> Optional[str]:
+    """The value of the first ``key`` line of ``/proc/cpuinfo`` (``None`` where there is none)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_model() -> str:
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def _mem_total_gib() -> Optional[float]:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .core import Pair, Preset, Row, Skipped
+from .core import Pair, Preset, Row, Skipped, cpuinfo_field
 
 __all__ = ["run", "bench_config"]
 
@@ -181,22 +181,11 @@ def run(preset: Preset, device: torch.device, compile_model: bool,
     return rows
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def _option_note(label: str, device: torch.device) -> str:
     if "compile" in label:
         return "the compiling epoch is an extra warm-up, not timed"
     if "AMP" in label and device.type == "cpu":
-        bf16 = sorted(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        bf16 = sorted(set((cpuinfo_field("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})
         return (f"bf16 autocast on a CPU with {', '.join(bf16)}" if bf16 else
                 "bf16 autocast on a CPU without native bf16 (avx512_bf16 / amx_bf16): expect a slowdown")
     return ""
