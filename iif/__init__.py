@@ -22,6 +22,7 @@ from .losses import (
     IIFCrossEntropy,
     LDAMLoss,
     LogitAdjustedLoss,
+    ResLTLoss,
     balanced_softmax_loss,
     build_loss,
     cost_sensitive_cross_entropy,
@@ -30,6 +31,8 @@ from .losses import (
     ldam_loss,
     ldam_margins,
     logit_adjusted_cross_entropy,
+    reslt_groups,
+    reslt_loss,
 )
 from .metrics import (
     ShotAccuracy,
@@ -38,6 +41,7 @@ from .metrics import (
     per_class_accuracy,
     reliability_bins,
     shot_accuracy,
+    shot_groups,
     summarize,
 )
 from .posthoc import (

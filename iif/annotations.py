@@ -54,6 +54,9 @@ class AnnotationFrequencies:
         Raises ``ValueError`` naming ids the file does not have, or when the number differs.
         """
         ids = np.asarray(list(category_ids), dtype=np.int64)
+        uniq, seen = np.unique(ids, return_counts=True)
+        if (seen > 1).any():
+            raise ValueError(f"category ids {uniq[seen > 1][:10].tolist()} appear more than once in the order given")
         if ids.size != self.num_classes:
             raise ValueError(f"the annotation file has {self.num_classes} categories, the model {ids.size} classes")
         pos = np.searchsorted(self.category_ids, ids)
@@ -80,7 +83,59 @@ def _load(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Mapping[str, An
     if not os.path.isfile(path):
         raise FileNotFoundError(f"annotation file {path!r} does not exist")
     with open(path, "rb") as fh:
-        return json.load(fh)
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"annotation file {path!r} is not valid JSON ({exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno}): truncated or not an annotation file?") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"annotation file {path!r} is not UTF-8 JSON") from None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"annotation file {path!r} holds a JSON {type(data).__name__}, expected an object "
+                         f"with 'images', 'annotations' and 'categories'")
+    return data
+
+
+def _int_ids(records: Sequence[Mapping[str, Any]], key: str, what: str) -> np.ndarray:
+    """``records[i][key]`` for every record as int64, refusing a missing key or a non-integer value."""
+    try:
+        # float64 first: int64 would silently truncate 2.7 to 2. Ids up to 2**53 are exact.
+        values = np.fromiter(map(itemgetter(key), records), dtype=np.float64, count=len(records))
+    except KeyError:
+        i = next(i for i, r in enumerate(records) if not isinstance(r, Mapping) or key not in r)
+        raise ValueError(f"{what} #{i} has no {key!r}: {_short(records[i])}") from None
+    except (TypeError, ValueError):
+        i = next(i for i, r in enumerate(records) if not _is_int(r.get(key) if isinstance(r, Mapping) else None))
+        raise ValueError(f"{what} #{i} has {key}={_short(records[i].get(key) if isinstance(records[i], Mapping) else records[i])}, "
+                         f"expected an integer") from None
+    ints = values.astype(np.int64)
+    bad = np.flatnonzero(ints != values)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{what} #{i} has {key}={records[i][key]!r}, expected an integer "
+                         f"({bad.size} {what}s have non-integer {key}s)")
+    return ints
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _short(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _members(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` in ``ids`` (bool per value); a lookup table when the ids are dense."""
+    if ids.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo >= 0 and hi < 8 * ids.size + 1024:
+        lut = np.zeros(hi + 2, dtype=bool)
+        lut[ids] = True
+        return lut[np.clip(values, -1, hi + 1)] & (values >= 0)
+    return np.isin(values, ids)
 
 
 def frequencies_from_annotations(
@@ -98,21 +153,32 @@ def frequencies_from_annotations(
             counts that disagree with the file's own fields.
     """
     data = _load(source)
+    name = f"annotation file {os.fspath(source)!r}" if not isinstance(source, Mapping) else "annotation data"
     for key in ("images", "annotations", "categories"):
         if key not in data:
-            raise ValueError(f"annotation data has no {key!r} list; is it LVIS/COCO format? keys: {sorted(data)}")
-    cats = sorted(data["categories"], key=lambda c: c["id"])
-    if not cats:
-        raise ValueError("annotation data has no categories")
-    cat_ids = np.fromiter((c["id"] for c in cats), dtype=np.int64, count=len(cats))
-    if np.unique(cat_ids).size != cat_ids.size:
-        raise ValueError("annotation categories have duplicate ids")
+            raise ValueError(f"{name} has no {key!r} list; is it LVIS/COCO format? keys: {sorted(data)}")
+        if not isinstance(data[key], list):
+            raise ValueError(f"{name}: {key!r} must be a list, got {type(data[key]).__name__}")
+    if not data["categories"]:
+        raise ValueError(f"{name} has no categories")
+    cat_ids_unsorted = _int_ids(data["categories"], "id", "category")
+    order = np.argsort(cat_ids_unsorted, kind="stable")
+    cats = [data["categories"][i] for i in order]
+    cat_ids = cat_ids_unsorted[order]
+    dup = cat_ids[1:][cat_ids[1:] == cat_ids[:-1]]
+    if dup.size:
+        raise ValueError(f"{name}: categories have duplicate ids {np.unique(dup)[:10].tolist()}")
     anns = data["annotations"]
     n_ann = len(anns)
     # Two flat integer arrays are all we need; this is the only pass over the annotations.
     # map(itemgetter) keeps the loop in C: half the time of a generator expression.
-    ann_cat = np.fromiter(map(itemgetter("category_id"), anns), dtype=np.int64, count=n_ann)
-    ann_img = np.fromiter(map(itemgetter("image_id"), anns), dtype=np.int64, count=n_ann)
+    ann_cat = _int_ids(anns, "category_id", "annotation")
+    ann_img = _int_ids(anns, "image_id", "annotation")
+    img_ids = _int_ids(data["images"], "id", "image")
+    orphans = ~_members(img_ids, ann_img)
+    if orphans.any():
+        raise ValueError(f"{name}: {int(orphans.sum())} annotations refer to image ids not in 'images' "
+                         f"(e.g. {np.unique(ann_img[orphans])[:5].tolist()})")
     idx = _category_index(cat_ids, ann_cat)
     unknown = idx < 0
     if unknown.any():

@@ -13,11 +13,15 @@ from torch import Tensor
 
 from .weights import ArrayLike, check_counts
 
-__all__ = ["per_class_accuracy", "ShotAccuracy", "shot_accuracy", "SHOT_THRESHOLDS", "ECE_BINS", "ReliabilityBins",
+__all__ = ["per_class_accuracy", "ShotAccuracy", "shot_accuracy", "shot_groups", "SHOT_GROUPS", "SHOT_THRESHOLDS",
+           "ECE_BINS", "ReliabilityBins",
            "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "summarize"]
 
 #: Default shot groups: many > 100 training images, medium 20..100, few < 20.
 SHOT_THRESHOLDS = (100, 20)
+
+#: Names of the shot groups, by the index :func:`shot_groups` gives them.
+SHOT_GROUPS = ("many", "medium", "few")
 
 #: Confidence bins of the expected calibration error (Guo et al., ICML 2017).
 ECE_BINS = 15
@@ -35,6 +39,17 @@ def per_class_accuracy(logits_or_pred: Tensor, target: Tensor, num_classes: int)
     correct = np.bincount(y[pred == y], minlength=num_classes).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, correct / np.maximum(total, 1), np.nan)
+
+
+def shot_groups(train_counts: ArrayLike, thresholds: tuple[int, int] = SHOT_THRESHOLDS) -> np.ndarray:
+    """Group index of each class ``(C,)`` int64: 0 many (``> hi``), 1 medium (``lo..hi``), 2 few (``< lo``).
+
+    The one grouping rule: the many/medium/few report columns and ResLT's head/medium/tail
+    branches (:func:`iif.reslt_groups`) both use it, so training and reporting never disagree.
+    """
+    hi, lo = thresholds
+    n = check_counts(train_counts, "train_counts")
+    return np.where(n > hi, 0, np.where(n >= lo, 1, 2)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -63,11 +78,12 @@ def shot_accuracy(class_acc: np.ndarray, train_counts: ArrayLike, thresholds: tu
         vals = acc[mask & ~np.isnan(acc)]
         return float(vals.mean() * 100) if vals.size else float("nan")
 
+    group = shot_groups(n, (hi, lo))
     return ShotAccuracy(
         overall=mean(np.ones_like(n, dtype=bool)),
-        many=mean(n > hi),
-        medium=mean((n >= lo) & (n <= hi)),
-        few=mean(n < lo),
+        many=mean(group == 0),
+        medium=mean(group == 1),
+        few=mean(group == 2),
     )
 
 
@@ -210,4 +226,238 @@ def summarize(logits: Tensor, target: Tensor, train_counts: ArrayLike,
                nll=float("nan") if empty else float(nll.mean()))
     clean = {k: (None if v != v else v) for k, v in out.items()}
     clean["per_class"] = [None if a != a else float(a * 100) for a in acc]
+    return clean
+
+
+# ============================================================================ multi-label
+# Average precision per class of sigmoid scores (N, C) against multi-hot targets (N, C), and its
+# head / medium / tail means: the VOC-MLT / COCO-MLT report (Wu et al., ECCV 2020).
+
+__all__ += ["MULTILABEL_GROUP_THRESHOLDS", "MULTILABEL_GROUPS", "multilabel_groups", "average_precision",
+            "mean_average_precision", "group_mean_average_precision", "multilabel_f1", "summarize_multilabel"]
+
+#: Multi-label class groups by training images: head ``>= 100``, medium ``20..99``, tail ``< 20``
+#: (the ``class_split.pkl`` of VOC-MLT / COCO-MLT: VOC-MLT's class with exactly 100 images is head).
+MULTILABEL_GROUP_THRESHOLDS = (100, 20)
+
+#: Names of the multi-label groups, by the index :func:`multilabel_groups` gives them.
+MULTILABEL_GROUPS = ("head", "medium", "tail")
+
+
+def multilabel_groups(train_counts: ArrayLike, thresholds: tuple[int, int] = MULTILABEL_GROUP_THRESHOLDS
+                      ) -> np.ndarray:
+    """Group index of each class ``(C,)`` int64: 0 head (``>= hi``), 1 medium (``lo .. hi-1``), 2 tail (``< lo``).
+
+    Note the head boundary is inclusive here (the MLT benchmarks' rule), unlike the single-label
+    many-shot rule ``> hi`` of :func:`shot_groups`.
+    """
+    hi, lo = _check_group_thresholds(thresholds)
+    n = check_counts(train_counts, "train_counts")
+    return np.where(n >= hi, 0, np.where(n >= lo, 1, 2)).astype(np.int64)
+
+
+def _check_group_thresholds(thresholds: tuple[int, int]) -> tuple[int, int]:
+    try:
+        hi, lo = (int(t) for t in thresholds)
+    except (TypeError, ValueError):
+        raise ValueError(f"thresholds must be two integers (head >= hi, tail < lo), got {thresholds!r}") from None
+    if not hi >= lo >= 0:
+        raise ValueError(f"thresholds must be (hi, lo) with hi >= lo >= 0, got {thresholds!r}")
+    return hi, lo
+
+
+def _to_numpy(x: ArrayLike | Tensor) -> np.ndarray:
+    if isinstance(x, Tensor):
+        x = x.detach()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # exact; NumPy has no bfloat16
+        return x.cpu().numpy()
+    return np.asarray(x)
+
+
+def _check_multilabel_scores(scores: ArrayLike | Tensor, targets: ArrayLike | Tensor, name: str
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores (N, C) float32/float64, targets (N, C) bool)`` as NumPy arrays."""
+    s, t = _to_numpy(scores), _to_numpy(targets)
+    if s.ndim != 2 or t.shape != s.shape:
+        raise ValueError(f"{name}: scores of shape {tuple(s.shape)} and targets of shape {tuple(t.shape)}; "
+                         f"expected two (N, C) arrays of the same shape (multi-hot targets)")
+    if s.dtype == np.float16:
+        s = s.astype(np.float32)  # exact
+    elif s.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(s.dtype, np.integer) or s.dtype == np.bool_):
+            raise ValueError(f"{name}: scores must be real numbers, got dtype {s.dtype}")
+        s = s.astype(np.float64)
+    finite = np.isfinite(s)
+    if not finite.all():
+        i, j = np.argwhere(~finite)[0]
+        raise ValueError(f"{name}: scores must be finite; entry ({i}, {j}) of the {tuple(s.shape)} scores is {s[i, j]}")
+    if t.dtype != np.bool_:
+        if not np.issubdtype(t.dtype, np.number):
+            raise ValueError(f"{name}: targets must be 0/1 multi-hot labels, got dtype {t.dtype}")
+        bad = (t != 0) & (t != 1)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(f"{name}: targets must be 0/1 multi-hot labels; entry ({i}, {j}) is {t[i, j]!r}")
+        t = t != 0
+    return s, t
+
+
+def _sorted_keys(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """One sorted int64 key per entry of ``(N, C)`` scores: ``class << 34 | rank << 1 | label``.
+
+    ``rank`` is an order-preserving integer image of the score below ``2^33`` (equal scores, equal
+    ranks): for float32 the bit pattern itself (negative floats get their magnitude bits flipped),
+    otherwise the score's index among the distinct values. After one flat sort the keys run class
+    by class, each class's scores increasing, tied scores adjacent (their order within a tie does
+    not change AP). NumPy's SIMD sort of these keys is several times faster than an argsort
+    followed by gathers.
+    """
+    n, c = s.shape
+    if s.dtype == np.float32:
+        bits = (s + np.float32(0.0)).view(np.int32)  # + 0 turns -0.0 into 0.0, which ties with it
+        bits ^= (bits >> 31) & 0x7FFFFFFF  # signed order of the ints = order of the floats
+        key = np.left_shift(bits, 1, dtype=np.int64)  # rank << 1, up to the offset below
+        offset = 1 << 32  # the signed ints start at -2^31: shift them to >= 0
+    else:
+        # Exact for any dtype: float64 scores do not fit beside the class and label bits.
+        key = np.unique(s, return_inverse=True)[1].reshape(n, c).astype(np.int64) << 1
+        offset = 0
+    key += (np.arange(c, dtype=np.int64) << 34) + offset  # broadcast over the class columns
+    key |= t
+    flat = key.ravel()  # (N*C,) in (image, class) order; sorted, it is in (class, score) order
+    flat.sort()
+    return flat
+
+
+def average_precision(scores: ArrayLike | Tensor, targets: ArrayLike | Tensor) -> np.ndarray:
+    """Average precision of each class ``(C,)`` (float64, in [0, 1]); NaN for a class without positives.
+
+    ``scores`` ``(N, C)`` rank the images for each class (logits or sigmoid probabilities give
+    the same AP; logits avoid the ties of a saturated float32 sigmoid); ``targets`` ``(N, C)`` 0/1.
+    Tensors (any device) or arrays.
+
+    ``AP_c = sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds ``k`` in decreasing
+    order, tied scores forming one threshold: exactly scikit-learn's
+    ``average_precision_score(targets[:, c], scores[:, c])`` (no interpolation). A class with no
+    positive target is NaN (its AP is undefined; scikit-learn warns and returns 0), so means
+    over classes skip it.
+
+    Vectorised over classes: one sort of every score at once (keys carry the class), then work
+    on the positives only. Each positive adds the precision at the threshold of its score,
+    ``#positives >= s / #images >= s``, counted from its tie group's first position.
+    """
+    s, t = _check_multilabel_scores(scores, targets, "average_precision")
+    n, c = s.shape
+    if n == 0 or c == 0:
+        return np.full(c, np.nan)
+    if n * c >= 1 << 31:
+        raise ValueError(f"average_precision: {n} x {c} scores are too many for one call; split the classes")
+    key = _sorted_keys(s, t)
+    q = np.flatnonzero(key & 1)  # the positives (sorted positions): precision is needed only there
+    rows = q // n  # their classes (each class holds n consecutive positions)
+    n_pos = np.bincount(rows, minlength=c)
+    # Precision at a positive's threshold: positives with score >= its score over images with
+    # score >= its score, both counted from the first position of its tie group, which is the
+    # first key >= its key with the label bit cleared.
+    first = np.searchsorted(key, key[q] & ~1, side="left")
+    below = np.searchsorted(q, first, side="left")  # positives (of all classes) before that position
+    row_start = np.concatenate(([0], np.cumsum(n_pos)[:-1]))
+    positives_above = n_pos[rows] - (below - row_start[rows])
+    precision = positives_above / (n - (first - rows * n))
+    hits = np.bincount(rows, weights=precision, minlength=c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_pos > 0, hits / n_pos, np.nan)
+
+
+def mean_average_precision(scores: ArrayLike | Tensor, targets: ArrayLike | Tensor) -> float:
+    """Mean of :func:`average_precision` over the classes with at least one positive (in [0, 1]).
+
+    NaN when no class has a positive.
+    """
+    ap = average_precision(scores, targets)
+    return float(np.nanmean(ap)) if np.any(~np.isnan(ap)) else float("nan")
+
+
+def group_mean_average_precision(ap: np.ndarray, train_counts: ArrayLike,
+                                 thresholds: tuple[int, int] = MULTILABEL_GROUP_THRESHOLDS) -> dict[str, float]:
+    """Mean AP of the ``head`` / ``medium`` / ``tail`` classes (:func:`multilabel_groups`), in [0, 1].
+
+    ``ap`` ``(C,)`` from :func:`average_precision`; classes with NaN AP (no test positive) are
+    skipped; a group with no scored class is NaN.
+    """
+    ap = np.asarray(ap, dtype=np.float64)
+    groups = multilabel_groups(train_counts, thresholds)
+    if ap.shape != groups.shape:
+        raise ValueError(f"ap has shape {ap.shape}, train_counts {groups.shape}; expected one AP per class")
+    out = {}
+    for g, name in enumerate(MULTILABEL_GROUPS):
+        vals = ap[(groups == g) & ~np.isnan(ap)]
+        out[name] = float(vals.mean()) if vals.size else float("nan")
+    return out
+
+
+def multilabel_f1(probs: ArrayLike | Tensor, targets: ArrayLike | Tensor, threshold: float = 0.5
+                  ) -> dict[str, float]:
+    """Thresholded multi-label scores (in [0, 1]) of ``probs >= threshold`` ``(N, C)``.
+
+    ``CP`` / ``CR``: mean per-class precision / recall (a class never predicted has precision 0,
+    a class without positives is left out of ``CR``), ``CF1 = 2 CP CR / (CP + CR)``; ``OP`` /
+    ``OR`` / ``OF1``: the same from counts pooled over all classes (the ML-GCN convention).
+    Unlike AP, these change when a per-class rescaling such as post-process IIF moves scores
+    across the threshold.
+    """
+    p, t = _check_multilabel_scores(probs, targets, "multilabel_f1")
+    pred = p >= threshold
+    tp = np.count_nonzero(pred & t, axis=0).astype(np.float64)
+    n_pred = np.count_nonzero(pred, axis=0).astype(np.float64)
+    n_pos = np.count_nonzero(t, axis=0).astype(np.float64)
+    cp = float(np.mean(np.where(n_pred > 0, tp / np.maximum(n_pred, 1), 0.0))) if p.shape[1] else float("nan")
+    has_pos = n_pos > 0
+    cr = float(np.mean(tp[has_pos] / n_pos[has_pos])) if has_pos.any() else float("nan")
+    op = float(tp.sum() / n_pred.sum()) if n_pred.sum() > 0 else 0.0
+    orr = float(tp.sum() / n_pos.sum()) if n_pos.sum() > 0 else float("nan")
+
+    def f1(a: float, b: float) -> float:
+        if a != a or b != b:
+            return float("nan")
+        return 2 * a * b / (a + b) if a + b > 0 else 0.0
+
+    return {"cp": cp, "cr": cr, "cf1": f1(cp, cr), "op": op, "or": orr, "of1": f1(op, orr)}
+
+
+def summarize_multilabel(logits: Tensor, targets: ArrayLike | Tensor, train_counts: ArrayLike,
+                         thresholds: tuple[int, int] = MULTILABEL_GROUP_THRESHOLDS,
+                         transform: Optional[Callable[[Tensor], Tensor]] = None,
+                         prob_threshold: float = 0.5) -> dict:
+    """Every multi-label metric of one set of sigmoid logits, as a JSON-ready dict (percent).
+
+    Args:
+        logits: ``(N, C)`` sigmoid logits (``sigmoid(logits)`` are the predicted probabilities).
+        targets: ``(N, C)`` 0/1 labels.
+        train_counts: ``(C,)`` training images per class (defines head / medium / tail).
+        transform: optional elementwise map of the logits (``lambda z: w * z``) applied first.
+        prob_threshold: the probability above which a label is predicted (for CF1 / OF1).
+
+    Returns ``map``, ``head``, ``medium``, ``tail`` (mean AP over classes with a positive),
+    ``cf1``, ``of1`` (at ``prob_threshold``) in percent, ``classes_scored`` (classes with at least
+    one positive) and ``per_class`` (``C`` APs in percent). Undefined values are ``None``.
+    """
+    z = logits.detach() if isinstance(logits, Tensor) else torch.as_tensor(np.asarray(logits))
+    n = check_counts(train_counts, "train_counts")
+    if z.dim() != 2 or z.shape[1] != n.shape[0]:
+        raise ValueError(f"summarize_multilabel: logits of shape {tuple(z.shape)} for {n.shape[0]} classes in "
+                         f"train_counts; expected (N, {n.shape[0]})")
+    if transform is not None:
+        z = transform(z)
+    ap = average_precision(z, targets)
+    groups = group_mean_average_precision(ap, n, thresholds)
+    f1 = multilabel_f1(torch.sigmoid(z.double()), targets, prob_threshold)  # float64: no saturation at 1
+    scored = ~np.isnan(ap)
+    out = dict(map=float(ap[scored].mean()) * 100 if scored.any() else float("nan"),
+               head=groups["head"] * 100, medium=groups["medium"] * 100, tail=groups["tail"] * 100,
+               cf1=f1["cf1"] * 100, of1=f1["of1"] * 100)
+    clean: dict = {k: (None if v != v else v) for k, v in out.items()}
+    clean["classes_scored"] = int(scored.sum())
+    clean["per_class"] = [None if a != a else float(a * 100) for a in ap]
     return clean

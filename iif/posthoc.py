@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .losses import _full_weights
+from .losses import _full_weights, _weights_like
 from .metrics import SHOT_THRESHOLDS, summarize
 from .weights import VARIANTS, ArrayLike, check_counts, compute_weights, log_prior
 
@@ -52,7 +52,7 @@ def adjust_logits(logits: Tensor, weights: Tensor, background: bool = False) -> 
     """
     if logits.dim() < 1:
         raise ValueError("logits must have a class dimension")
-    w = _full_weights(weights.to(device=logits.device, dtype=logits.dtype), logits.shape[-1], background)
+    w = _full_weights(_weights_like(weights, logits, "adjust_logits"), logits.shape[-1], background)
     return logits * w
 
 

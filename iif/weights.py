@@ -25,6 +25,7 @@ __all__ = [
     "ZERO_SAFE_VARIANTS",
     "compute_weights",
     "class_counts",
+    "multilabel_counts",
     "effective_number_weights",
     "check_counts",
     "log_prior",
@@ -213,6 +214,37 @@ def class_counts(labels: ArrayLike, num_classes: int | None = None) -> np.ndarra
     if arr.size and arr.max() >= num_classes:
         raise ValueError(f"label {int(arr.max())} is out of range for num_classes={num_classes}")
     return np.bincount(arr, minlength=num_classes).astype(np.int64)
+
+
+def multilabel_counts(targets: ArrayLike) -> tuple[np.ndarray, int]:
+    """Image frequencies of a multi-hot label matrix: ``(counts (C,) int64, K)``.
+
+    ``targets`` is ``(N, C)`` with entries 0/1 (bool, integer or float); ``counts[c]`` is the
+    number of images that contain class ``c`` (``IF_c``) and ``K = N``, the number of
+    training images: the paper's image-frequency convention. In multi-label data
+    ``sum(counts) > K`` (an image counts once for every class it has), so pass ``K``
+    explicitly: ``compute_weights(counts, variant, total=K)``.
+    """
+    if isinstance(targets, torch.Tensor):
+        arr = targets.detach().cpu().numpy()
+    else:
+        arr = np.asarray(targets)
+    if arr.ndim != 2:
+        raise ValueError(f"targets must be an (N, C) multi-hot matrix, got shape {tuple(arr.shape)}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"targets must have at least one class column, got shape {tuple(arr.shape)}")
+    if arr.dtype != np.bool_:
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"targets must be numeric 0/1 or bool, got dtype {arr.dtype}")
+        bad = (arr != 0) & (arr != 1)
+        if np.any(bad):
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"targets must be 0/1 (hard multi-hot labels) to count image frequencies; "
+                f"entry ({row}, {col}) of the {tuple(arr.shape)} matrix is {arr[row, col]!r}"
+            )
+    counts = np.count_nonzero(arr, axis=0).astype(np.int64)
+    return counts, int(arr.shape[0])
 
 
 def effective_number_weights(counts: ArrayLike, beta: float = 0.9999) -> torch.Tensor:

@@ -6,6 +6,8 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
+from iif.safe_load import allow_mmengine_checkpoints
+
 __all__ = ["load_det_config", "set_data_root", "prepare_runtime", "init_cpu_distributed", "trust_own_checkpoints"]
 
 
@@ -32,16 +34,16 @@ def set_data_root(cfg: Config, data_root: str) -> None:
             ev["ann_file"] = os.path.join(root, "annotations", os.path.basename(ev["ann_file"]))
 
 
-def trust_own_checkpoints() -> None:
+def trust_own_checkpoints(unsafe: bool = False) -> None:
     """Let ``torch.load`` read MMEngine checkpoints (``--resume``, ``load_from``) under torch >= 2.6.
 
-    MMEngine 0.10 calls ``torch.load`` without ``weights_only``; torch 2.6 made ``True`` the
-    default, and MMEngine's checkpoints hold its ``HistoryBuffer`` and NumPy objects, which the
-    weights-only unpickler rejects, so every resume failed. The tools load checkpoints the user
-    names (their own runs), so they opt out through torch's own switch unless the user set it.
+    Safe loading stays on: :func:`iif.safe_load.allow_mmengine_checkpoints` allows exactly the
+    types MMEngine's checkpoints hold. ``unsafe=True`` (the tools' ``--unsafe-load``) switches
+    weights-only loading off for the process, for a trusted checkpoint that holds other objects.
     """
-    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
-        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    allow_mmengine_checkpoints()
+    if unsafe:
+        os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
 
 
 def init_cpu_distributed(launcher: str, backend: str = "gloo") -> bool:
@@ -78,10 +80,10 @@ def _cpu_distributed_defaults(cfg: Config) -> None:
                                      find_unused_parameters=cfg.get("find_unused_parameters", False))
 
 
-def prepare_runtime(cfg: Config) -> None:
+def prepare_runtime(cfg: Config, unsafe_load: bool = False) -> None:
     """What ``tools/train_det.py`` and ``tools/test_det.py`` do before building the Runner:
-    checkpoints that load under torch >= 2.6, and the CPU process group under torchrun."""
-    trust_own_checkpoints()
+    checkpoints that load safely under torch >= 2.6, and the CPU process group under torchrun."""
+    trust_own_checkpoints(unsafe_load)
     init_cpu_distributed(cfg.get("launcher", "none"), cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend", "gloo"))
 
 

@@ -61,7 +61,7 @@ def test_inheritance_and_cfg_options():
     cfg = load_config(os.path.join(FMNIST, "crt.py"), {"optimizer.lr": 0.5, "loss._delete_": True,
                                                         "loss.type": "focal", "loss.gamma": 1.0})
     assert cfg["strategy"] == {"type": "decoupled", "load_from": "work_dirs/fashion_mnist_lt/softmax/last.pth",
-                               "method": "crt"}
+                               "method": "crt", "bn": "frozen", "freeze_scale": False}
     assert cfg["data"]["sampler"] == "balanced"
     assert cfg["optimizer"]["lr"] == 0.5 and cfg["optimizer"]["momentum"] == 0.9
     assert cfg["loss"] == {"type": "focal", "gamma": 1.0}
@@ -91,7 +91,7 @@ def test_inherited_loss_keys_that_do_not_fit_the_new_loss(tmp_path):
     cfg = load_config(os.path.join(FMNIST, "decoupled_iif.py"), {"loss.type": "focal"})
     from iif.engine.builders import build_criterion
 
-    with pytest.raises(ValueError, match=r"bad arguments \['variant'\] for loss 'focal'.*loss._delete_=True"):
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['loss.variant'\] for loss 'focal'.*loss._delete_=True"):
         build_criterion(cfg, np.array([10, 5, 1]))
 
 
@@ -159,6 +159,8 @@ def test_train_cls_rejects_bad_option(capsys):
 @pytest.mark.parametrize("loss", sorted(iif.LOSSES))
 def test_every_loss_trains(tmp_path, loss):
     opts = fast(tmp_path, **{"loss": {"type": loss}, "train.max_iters": 3, "mixup.alpha": 0.2})
+    if loss == "reslt":  # the branch loss needs the ResLT model and a beta (more in tests/test_reslt.py)
+        opts.update({"loss": {"type": "reslt", "beta": 0.5}, "model.reslt.enabled": True})
     trainer = Trainer(load_config(os.path.join(FMNIST, "softmax.py"), opts))
     before = [p.detach().clone() for p in trainer.model.parameters()]
     results = trainer.fit()
@@ -168,7 +170,7 @@ def test_every_loss_trains(tmp_path, loss):
     assert np.isfinite(trainer.history[-1]["train_loss"])
     expected = {"ce": "softmax", "iif": "IIF smooth (end-to-end)", "iif_csl": "IIF_CSL smooth (end-to-end)",
                 "balanced_softmax": "Balanced Softmax", "logit_adjusted": "logit-adjusted loss tau=1",
-                "ldam": "LDAM", "focal": "focal gamma=2"}
+                "ldam": "LDAM", "focal": "focal gamma=2", "reslt": "ResLT beta=0.5"}
     assert results["rows"][0]["method"] == expected[loss]
 
 

@@ -16,18 +16,21 @@ import sys
 from mmengine.config import DictAction
 
 from iif.engine import load_config
+from iif.engine.cli import add_common_flags, cli_entry
 from iif.engine.pipeline import run_two_stage
 
 STAGE1 = "configs/cls/fashion_mnist_lt/softmax.py"
 STAGE2 = "configs/cls/fashion_mnist_lt/decoupled_iif.py"
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage1", default=STAGE1)
     ap.add_argument("--stage2", default=STAGE2)
     ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
     ap.add_argument("--fresh", action="store_true", help="delete earlier outputs of these stages and retrain")
+    add_common_flags(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
     if args.fresh:

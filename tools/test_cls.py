@@ -22,10 +22,12 @@ import time
 
 from mmengine.config import DictAction
 
-from iif.engine import ConfigError, load_config
+from iif.engine import load_config
+from iif.engine.cli import add_common_flags, cli_entry
 from iif.engine.report import (
     POSTHOC_MODES,
     cached_predictions,
+    stored_config,
     evaluate_predictions,
     format_report,
     load_predictions,
@@ -35,6 +37,7 @@ from iif.posthoc import DEFAULT_TAUS, SELECT_METRICS
 from iif.weights import VARIANTS
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -53,23 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recompute", action="store_true", help="run the model even if saved logits exist")
     ap.add_argument("--device", help="cpu, cuda, auto (default: the config's)")
     ap.add_argument("--plots", action="store_true", help="also write the figures (tools/plot.py) to OUT/figures")
+    add_common_flags(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     t0 = time.perf_counter()
-    try:
-        if args.predictions:
-            out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.predictions))
-            pred, reused = load_predictions(args.predictions), True
-        else:
-            cfg = load_config(args.config, args.cfg_options) if args.config else None
-            out_dir = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
-            pred, reused = cached_predictions(args.checkpoint, os.path.join(out_dir, "predictions.npz"), cfg,
-                                              args.recompute, args.device)
-        report = evaluate_predictions(pred, args.variants, args.la_taus, args.tn_taus, args.select_metric,
-                                      args.posthoc)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.predictions:
+        out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.predictions))
+        pred, reused = load_predictions(args.predictions), True
+    else:
+        cfg = load_config(args.config, args.cfg_options) if args.config else None
+        if cfg is None and args.cfg_options:
+            cfg = stored_config(args.checkpoint, args.cfg_options)
+        out_dir = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
+        pred, reused = cached_predictions(args.checkpoint, os.path.join(out_dir, "predictions.npz"), cfg,
+                                          args.recompute, args.device)
+    report = evaluate_predictions(pred, args.variants, args.la_taus, args.tn_taus, args.select_metric,
+                                  args.posthoc)
     paths = write_report(report, out_dir)
     print(format_report(report))
     print(f"\n{'reused saved logits' if reused else 'ran the model once'}; {time.perf_counter() - t0:.1f} s; "

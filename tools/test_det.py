@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
     ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     ap.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    ap.add_argument("--unsafe-load", action="store_true",
+                    help="load checkpoints with torch's weights-only unpickling off (a crafted file can run code: "
+                         "only for checkpoints you trust); MMEngine's own checkpoints load safely without it")
     args = ap.parse_args(argv)
 
     from mmengine.runner import Runner
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cfg.load_from = args.checkpoint
-    prepare_runtime(cfg)
+    prepare_runtime(cfg, unsafe_load=args.unsafe_load)
     metrics = Runner.from_cfg(cfg).test()
     print(json.dumps(metrics, indent=2))
     if args.out:

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
     ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     ap.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    ap.add_argument("--unsafe-load", action="store_true",
+                    help="load checkpoints with torch's weights-only unpickling off (a crafted file can run code: "
+                         "only for checkpoints you trust); MMEngine's own checkpoints load safely without it")
     args = ap.parse_args(argv)
 
     from mmengine.runner import Runner
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
-    prepare_runtime(cfg)
+    prepare_runtime(cfg, unsafe_load=args.unsafe_load)
     Runner.from_cfg(cfg).train()
     return 0
 

@@ -7,7 +7,9 @@ Groups (``tools/benchmark.py --groups``):
    real data pipeline, ``channels_last`` / AMP / ``torch.compile``;
 3. ``annotations``: counting LVIS-scale frequencies vs loading the JSON (time and peak memory);
 4. ``posthoc``: the post-hoc sweep on saved logits vs one evaluation;
-5. ``lvis_eval``: our LVIS evaluator vs lvis-api (skipped until the detection extras are installed).
+5. ``lvis_eval``: our LVIS evaluator vs lvis-api (skipped until the detection extras are installed);
+6. ``multilabel``: per-class average precision (mAP) vs a per-class scikit-learn loop (skipped
+   without scikit-learn).
 
 Not imported by ``import iif``; :func:`run_benchmarks` is what the tool calls.
 """
@@ -26,7 +28,7 @@ __all__ = ["GROUPS", "PRESETS", "CLOCKS", "run_benchmarks", "format_table", "des
 logger = logging.getLogger(__name__)
 
 #: Group names in run order.
-GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval")
+GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel")
 
 #: ``wall``: elapsed time (what a user waits); ``cpu``: this process's CPU time, less sensitive
 #: to other processes on a shared machine (meaningful with one torch thread).
@@ -54,7 +56,7 @@ def run_benchmarks(preset: str | Preset = "quick", groups: Sequence[str] = GROUP
         groups: a subset of :data:`GROUPS`.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         threads: ``torch.set_num_threads`` (default: leave torch's choice); stated in the report.
-        clock: a key of :data:`CLOCKS` for the timed loops (groups 1 and 4).
+        clock: a key of :data:`CLOCKS` for the timed loops (groups 1, 4 and 6).
         compile_model: include ``torch.compile`` rows (loss group: both sides compiled; trainer group:
             ``train.compile``); compiling takes minutes on a small CPU.
         progress: called with a line before each group (the tool prints it).
@@ -118,4 +120,8 @@ def _run_group(group: str, preset: Preset, device: torch.device, tick: Callable[
         from . import lvis_eval
 
         return lvis_eval.run(preset)
+    if group == "multilabel":
+        from . import multilabel
+
+        return multilabel.run(preset, tick)
     raise ValueError(f"unknown benchmark group {group!r}")

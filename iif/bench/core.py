@@ -60,6 +60,10 @@ class Preset:
     lvis_eval_images: int = 50
     lvis_eval_dets: int = 300
     lvis_eval_repeats: int = 1
+    # 6. multi-label AP: scores (N, C); repeats
+    map_n: int = 5000
+    map_c: int = 80
+    map_repeats: int = 7
     warmup: int = 1
 
 
@@ -74,6 +78,7 @@ PRESETS: dict[str, Preset] = {
         lvis_images=100_170, lvis_annotations=1_270_141, lvis_categories=1203, lvis_repeats=3,
         posthoc_n=50_000, posthoc_c=1000, posthoc_repeats=5, posthoc_model_images=16,
         lvis_eval_images=200, lvis_eval_dets=300, lvis_eval_repeats=3,
+        map_repeats=15,
         warmup=2,
     ),
     "quick": Preset(
@@ -84,6 +89,7 @@ PRESETS: dict[str, Preset] = {
         lvis_images=10_017, lvis_annotations=127_014, lvis_categories=1203, lvis_repeats=2,
         posthoc_n=10_000, posthoc_c=1000, posthoc_repeats=3, posthoc_model_images=4,
         lvis_eval_images=20, lvis_eval_dets=300, lvis_eval_repeats=2,
+        map_repeats=3,
         warmup=1,
     ),
     "smoke": Preset(
@@ -94,6 +100,7 @@ PRESETS: dict[str, Preset] = {
         lvis_images=200, lvis_annotations=2_000, lvis_categories=50, lvis_repeats=1,
         posthoc_n=500, posthoc_c=50, posthoc_repeats=1, posthoc_model_images=2, posthoc_model_size=64,
         lvis_eval_images=4, lvis_eval_dets=20,
+        map_n=300, map_c=8, map_repeats=1,
         warmup=1,
     ),
 }

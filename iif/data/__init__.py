@@ -5,14 +5,16 @@
                          **DATASET_STATS["cifar"])
     train = build_dataset("cifar10_lt", "/data/cifar", "train", tf, imbalance_factor=100)
     train.class_counts()        # (10,) int64: 5000, 2997, ..., 50
+    mine = build_dataset("folder_lt", "/data/my_images", "train", tf)   # root/{train,test}/<class>/*
 
 Nothing here downloads at run time; ``iif.data.fetch`` fetches (Fashion-)MNIST at setup time.
 """
 from .array import ArrayLTDataset
 from .base import LTDataset
 from .cifar import CIFAR10LT, CIFAR100LT
+from .folder import FolderLTDataset, read_image
 from .idx import read_idx
-from .longtail import PROFILES, long_tailed_counts, select_held_out, select_long_tailed
+from .longtail import PROFILES, long_tailed_counts, select_held_out, select_long_tailed, select_split
 from .mnist import MNISTLT, FashionMNISTLT
 from .registry import DATASETS, build_dataset
 from .samplers import SAMPLER_MODES, ClassAwareSampler, build_sampler, repeat_factors
@@ -30,12 +32,15 @@ __all__ = [
     "ImageNetLT",
     "PlacesLT",
     "INat2018",
+    "FolderLTDataset",
+    "read_image",
     "DATASETS",
     "build_dataset",
     "PROFILES",
     "long_tailed_counts",
     "select_long_tailed",
     "select_held_out",
+    "select_split",
     "read_idx",
     "parse_split_file",
     "build_transform",

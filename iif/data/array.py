@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .base import LTDataset, Transform, check_shot_thresholds, check_split
-from .longtail import long_tailed_counts, select_held_out, select_long_tailed
+from .longtail import check_class_counts, long_tailed_counts, select_split
 
 __all__ = ["ArrayLTDataset"]
 
@@ -39,6 +39,11 @@ class ArrayLTDataset(LTDataset):
             where that is None, ``len(train) // C`` as LDAM computes it.
         val_per_class: images per class of the ``"val"`` split.
         shot_thresholds: ``(hi, lo)`` for many/medium/few; defaults to the profile's.
+        counts: explicit images per class ``[n_0, ..., n_{C-1}]`` for ``"train"``, the general form
+            of a profile (MNIST-LT of an independent ResLT port: 42, 125, 187, 28, 601, 300, 5918,
+            2698, 1188, 67); it replaces ``imbalance_factor`` (which becomes ``max / min``), and
+            ``profile`` / ``n_max`` must then be left unset. Set ``shot_thresholds`` with it
+            (the default is ``(100, 20)``).
 
     Attributes (besides :class:`LTDataset`'s):
         images: ``(N, C, H, W)`` uint8 tensor of the split.
@@ -66,7 +71,14 @@ class ArrayLTDataset(LTDataset):
         n_max: int | None = None,
         val_per_class: int | None = None,
         shot_thresholds: Sequence[int] | None = None,
+        counts: Sequence[int] | None = None,
     ) -> None:
+        if counts is not None:
+            if profile != "exp" or n_max is not None:
+                raise ValueError(f"{type(self).__name__}: counts replace the profile; leave profile ({profile!r}) "
+                                 f"and n_max ({n_max!r}) unset when giving counts")
+            counts = check_class_counts(counts, self.NUM_CLASSES)
+            imbalance_factor = max(counts) / min(counts)
         self.root = str(root)
         self.split = check_split(split, self.SPLITS, type(self).__name__)
         self.transform = transform
@@ -82,7 +94,8 @@ class ArrayLTDataset(LTDataset):
         # stand-in n_max checks the name and the factor when n_max comes from the data).
         if n_max is None:
             n_max = self.DEFAULT_N_MAX
-        long_tailed_counts(10**9 if n_max is None else n_max, self.num_classes, imbalance_factor, profile)
+        if counts is None:
+            long_tailed_counts(10**9 if n_max is None else n_max, self.num_classes, imbalance_factor, profile)
 
         images, targets = self.load_arrays(train=self.split != "test")
         self._check_arrays(images, targets)
@@ -92,12 +105,9 @@ class ArrayLTDataset(LTDataset):
         if self.split == "test":
             keep = np.arange(len(targets), dtype=np.int64)
         else:
-            if n_max is None:
-                n_max = len(targets) // self.num_classes  # LDAM: img_max = len(data) / cls_num
-            self.counts_per_class = long_tailed_counts(n_max, self.num_classes, imbalance_factor, profile)
-            keep = select_long_tailed(targets, self.counts_per_class, seed)
-            if self.split == "val":
-                keep, self.val_overlap = select_held_out(targets, keep, val_per_class, self.num_classes, seed)
+            keep, self.counts_per_class, self.val_overlap = select_split(
+                targets, self.split, self.num_classes, imbalance_factor=imbalance_factor, profile=profile, seed=seed,
+                n_max=n_max, val_per_class=val_per_class, counts=counts)
         self.indices = keep
         self.targets = targets[keep].astype(np.int64)
         self.images = torch.from_numpy(np.ascontiguousarray(images[keep]))

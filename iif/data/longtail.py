@@ -3,7 +3,8 @@
 ``long_tailed_counts`` says how many images each class keeps; ``select_long_tailed``
 picks them exactly as the reference code did, so ``seed=0`` reproduces the published
 CIFAR-10/100-LT subsets; ``select_held_out`` draws a balanced validation set from the
-images the long-tailed subset left out.
+images the long-tailed subset left out; ``select_split`` is the three together, what every
+long-tailed view of a balanced source (CIFAR, MNIST, an image folder) does for its splits.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PROFILES", "long_tailed_counts", "select_long_tailed", "select_held_out"]
+__all__ = ["PROFILES", "long_tailed_counts", "check_class_counts", "select_long_tailed", "select_held_out",
+           "select_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,20 @@ def long_tailed_counts(
     return counts
 
 
+def check_class_counts(counts: Sequence[int], num_classes: int) -> list[int]:
+    """Explicit images per class ``[n_0, ..., n_{C-1}]`` (the general form of a profile, e.g.
+    MNIST-LT 42, 125, 187, 28, 601, 300, 5918, 2698, 1188, 67): ``num_classes`` integers >= 1."""
+    try:
+        values = list(counts)
+    except TypeError as exc:
+        raise ValueError(f"counts must be a list of {num_classes} integers (images per class), got {counts!r}") from exc
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1]
+    if len(values) != num_classes or bad:
+        raise ValueError(f"counts must be {num_classes} integers >= 1 (images per class, class 0 first), got "
+                         f"{len(values)} values {values[:12]}" + (f" with bad entries {bad[:5]}" if bad else ""))
+    return [int(v) for v in values]
+
+
 def select_long_tailed(targets: np.ndarray, counts: Sequence[int], seed: int = 0) -> np.ndarray:
     """Source indices of the long-tailed subset, ``(sum(counts),)`` int64, in class order.
 
@@ -174,3 +190,45 @@ def select_held_out(
             cls[:10].tolist(), per_class, int(overlap.sum()),
         )
     return np.concatenate(out).astype(np.int64), overlap
+
+
+def select_split(
+    targets: np.ndarray,
+    split: str,
+    num_classes: int,
+    *,
+    imbalance_factor: float,
+    profile: str = "exp",
+    seed: int = 0,
+    n_max: int | None = None,
+    val_per_class: int = 20,
+    counts: Sequence[int] | None = None,
+) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Source indices of the ``"train"`` or ``"val"`` split of a long-tailed view of a training set.
+
+    ``"train"``: :func:`long_tailed_counts` (``n_max``, default ``len(targets) // num_classes`` as
+    LDAM computes it) then :func:`select_long_tailed` with ``seed``; explicit ``counts`` (one per
+    class) replace the profile (``imbalance_factor``, ``profile`` and ``n_max`` are then unused).
+    ``"val"``: the same subset,
+    then :func:`select_held_out` draws ``val_per_class`` images per class from what it left out.
+
+    Returns:
+        indices: ``(N,)`` int64 positions in ``targets``.
+        counts: the profile ``[n_0, ..., n_{C-1}]`` of the training split.
+        overlap: ``(C,)`` int64, per class how many ``"val"`` images are also training images
+            (zeros for ``"train"``).
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"select_split draws 'train' or 'val' from a training set, got split {split!r}")
+    targets = np.asarray(targets)
+    if counts is not None:
+        counts = check_class_counts(counts, num_classes)
+    else:
+        if n_max is None:
+            n_max = len(targets) // num_classes  # LDAM: img_max = len(data) / cls_num
+        counts = long_tailed_counts(n_max, num_classes, imbalance_factor, profile)
+    keep = select_long_tailed(targets, counts, seed)
+    overlap = np.zeros(num_classes, dtype=np.int64)
+    if split == "val":
+        keep, overlap = select_held_out(targets, keep, val_per_class, num_classes, seed)
+    return keep, counts, overlap

@@ -94,6 +94,7 @@ def build_transform(
     autoaugment: str | None = None,
     randaugment: dict | None = None,
     cutout: int = 0,
+    color_jitter: float = 0.0,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A transform from ``uint8`` ``(C, H, W)`` to normalised ``float32`` ``(C, S, S)``.
 
@@ -101,7 +102,8 @@ def build_transform(
       1. geometry: ``RandomResizedCrop(image_size)`` if ``random_resized_crop``; otherwise
          ``Resize(resize)`` if ``resize`` is set, then ``RandomCrop(image_size, padding=crop_padding)``
          if ``crop_padding`` is set (CIFAR: 32, 4), else ``CenterCrop(image_size)`` after a resize;
-      2. ``RandomHorizontalFlip()`` if ``hflip``;
+      2. ``RandomHorizontalFlip()`` if ``hflip``; then ``ColorJitter(b, b, b)`` with
+         ``b = color_jitter`` (brightness, contrast, saturation; ResLT's ImageNet recipe: 0.4) if > 0;
       3. ``AutoAugment`` with policy ``autoaugment`` (``"cifar"``/``"cifar10"``, ``"imagenet"``,
          ``"svhn"``) and/or ``RandAugment(**randaugment)``;
       4. ``ToDtype(float32, scale=True)`` (to ``[0, 1]``);
@@ -124,6 +126,8 @@ def build_transform(
         unknown = sorted(set(randaugment) - set(_RANDAUGMENT_KEYS))
         if unknown:
             raise ValueError(f"unknown RandAugment arguments {unknown}; expected some of {list(_RANDAUGMENT_KEYS)}")
+    if isinstance(color_jitter, bool) or not isinstance(color_jitter, (int, float)) or not color_jitter >= 0:
+        raise ValueError(f"color_jitter must be a number >= 0 (0: none), got {color_jitter!r}")
     if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
         raise ValueError(f"cutout must be a non-negative integer (square side in pixels), got {cutout!r}")
 
@@ -140,6 +144,8 @@ def build_transform(
                 ops.append(v2.CenterCrop(image_size))
         if hflip:
             ops.append(v2.RandomHorizontalFlip())
+        if color_jitter > 0:
+            ops.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
         if autoaugment is not None:
             ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[autoaugment]))
         if randaugment is not None:

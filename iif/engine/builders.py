@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Optional
+import warnings
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,10 +13,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import DATASET_STATS, DATASETS, LTDataset, build_dataset, build_sampler, build_transform
 from ..data.fetch import default_data_root
-from ..losses import build_loss
-from ..models import LWSHead, build_head, build_model
+from ..data.registry import check_dataset_options
+from ..losses import LOSSES, RESLT_BRANCHES, build_loss, reslt_groups
+from ..metrics import SHOT_THRESHOLDS
+from ..models import LWSHead, build_head, build_model, build_reslt_model
 
-__all__ = ["build_datasets", "build_loaders", "build_classifier", "apply_strategy", "build_criterion", "build_optimizer",
+__all__ = ["build_datasets", "build_loaders", "build_classifier", "apply_strategy", "check_state_fits", "build_criterion", "build_optimizer",
            "FakeLTDataset"]
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,9 @@ _SPECS: dict[str, dict[str, Any]] = {
     "imagenet_lt": dict(num_classes=1000, shape=(3, 256, 256), stats="imagenet"),
     "places_lt": dict(num_classes=365, shape=(3, 256, 256), stats="imagenet"),
     "inat2018": dict(num_classes=8142, shape=(3, 256, 256), stats="imagenet"),
+    # Classes and image size come from the files (iif.data.FolderLTDataset); ImageNet statistics
+    # unless the transforms give mean/std.
+    "folder_lt": dict(num_classes=None, shape=None, stats="imagenet"),
 }
 
 
@@ -53,14 +59,39 @@ class FakeLTDataset(LTDataset):
         return self.images[index]
 
 
-def _transform(data_cfg: dict, train: bool) -> Any:
+def _transform(data_cfg: dict, train: bool, image_size: Optional[int] = None) -> Any:
+    """The split's transform; ``image_size`` is the default side when the dataset's spec has no
+    fixed shape (folder datasets)."""
     spec = _SPECS.get(data_cfg["name"], {})
     kw = dict(data_cfg["train_transform" if train else "test_transform"])
     if "mean" not in kw and spec:
         kw.update({k: v for k, v in DATASET_STATS[spec["stats"]].items() if k not in kw})
-    if "image_size" not in kw and spec:
-        kw["image_size"] = spec["shape"][-1]
+    if "image_size" not in kw and (image_size or spec.get("shape")):
+        kw["image_size"] = image_size or spec["shape"][-1]
     return build_transform(train, **kw)
+
+
+def _folder_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
+    """``folder_lt``: the classes are the folders, the transforms' default size is the images' side."""
+    d = cfg["data"]
+    size = d["train_transform"].get("image_size")
+    if d["fake"]:
+        classes = d["kwargs"].get("classes")
+        if not classes or size is None:
+            raise ValueError(f"data.fake=True with dataset {d['name']!r} needs data.kwargs.classes (the class folder "
+                             f"names) and data.train_transform.image_size: without the files, nothing else gives "
+                             f"the number of classes and the image shape")
+        shape = (cfg["model"]["in_chans"], size, size)
+        return (FakeLTDataset(len(classes), shape, d["fake_size"], cfg["seed"], _transform(d, True, size)),
+                FakeLTDataset(len(classes), shape, max(8, d["fake_size"] // 4), cfg["seed"] + 1,
+                              _transform(d, False, size)))
+    root = _root(d)
+    train = build_dataset(d["name"], root, "train", **d["kwargs"])
+    evaluation = build_dataset(d["name"], root, d["eval_split"], **d["kwargs"])
+    if size is None:
+        size = train.square_size()
+    train.transform, evaluation.transform = _transform(d, True, size), _transform(d, False, size)
+    return train, evaluation
 
 
 def _root(data_cfg: dict) -> str:
@@ -75,8 +106,9 @@ def _root(data_cfg: dict) -> str:
 def build_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
     """The training set and the evaluation set (``data.eval_split``), with their transforms."""
     d = cfg["data"]
-    if d["name"] not in DATASETS:
-        raise ValueError(f"unknown dataset {d['name']!r}; expected one of {sorted(DATASETS)}")
+    check_dataset_options(d["name"], d["kwargs"])  # also with fake data: a typo is a typo
+    if _SPECS.get(d["name"], {}).get("shape", ()) is None:
+        return _folder_datasets(cfg)
     train_tf, test_tf = _transform(d, True), _transform(d, False)
     if d["fake"]:
         spec = _SPECS[d["name"]]
@@ -103,10 +135,42 @@ def build_loaders(cfg: dict, train_set: Dataset, eval_set: Dataset, rank: int = 
     return train, evaluation, sampler
 
 
-def build_classifier(cfg: dict, num_classes: int) -> nn.Module:
+def build_classifier(cfg: dict, num_classes: int, counts: Optional[np.ndarray] = None,
+                     shot_thresholds: Optional[Sequence[int]] = None) -> nn.Module:
+    """The model of ``cfg["model"]``. A ResLT model (``model.reslt.enabled``) built with the training
+    ``counts`` and the dataset's ``shot_thresholds`` drops the branches of empty groups (a saved
+    model keeps that choice in its ``branch_active`` buffer)."""
     m = cfg["model"]
-    return build_model(m["name"], num_classes, head=m["head"], scale=m["scale"], in_chans=m["in_chans"],
-                       pretrained=m["pretrained"], **m["kwargs"])
+    kw = dict(head=m["head"], scale=m["scale"], in_chans=m["in_chans"], pretrained=m["pretrained"],
+              feature_norm=m["feature_norm"], scale_param=m["scale_param"], **m["kwargs"])
+    if not m["reslt"]["enabled"]:
+        return build_model(m["name"], num_classes, **kw)
+    model = build_reslt_model(m["name"], num_classes, form=m["reslt"]["form"], gamma=m["reslt"]["gamma"], **kw)
+    if counts is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the ResLT loss warns about empty groups; log it here
+            groups = reslt_groups(counts, tuple(shot_thresholds or SHOT_THRESHOLDS))
+        active = torch.bincount(groups, minlength=3) > 0
+        model.set_active_branches(active)
+        if not bool(active.all()):
+            logger.warning("ResLT: branches %s have no class in their group and are dropped",
+                           [RESLT_BRANCHES[b] for b in range(3) if not active[b]])
+    return model
+
+
+def check_state_fits(model: nn.Module, state: dict, what: str, allow_missing: tuple[str, ...] = ()) -> None:
+    """A one-paragraph error (not torch's list of every key) when ``state`` does not fit ``model``:
+    counts and a few examples of missing, unexpected and wrongly shaped entries."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.startswith(allow_missing)]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(v)} {name} (e.g. {', '.join(v[:3])})"
+                 for name, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if v]
+        raise ValueError(f"{what} does not fit the model: {'; '.join(parts)}. Is it a checkpoint of another "
+                         f"architecture or class count?")
 
 
 def apply_strategy(model: nn.Module, cfg: dict, stage1_state: Optional[dict]) -> nn.Module:
@@ -115,36 +179,46 @@ def apply_strategy(model: nn.Module, cfg: dict, stage1_state: Optional[dict]) ->
     end-to-end: ``model.trainable`` (all, or last block + classifier for Places-LT).
     decoupled: classifier only; ``iif`` retrains the existing classifier with ``loss``,
     ``crt`` re-initialises it (Kang et al.), ``lws`` learns a per-class scale on top of it.
+    ``strategy.bn`` says what the frozen backbone's BatchNorm does in training (``"frozen"``:
+    eval mode; ``"train"``: batch statistics, as in the authors' decoupled stage), and
+    ``strategy.freeze_scale`` keeps a learnable cosine scale fixed in the decoupled stage (the
+    authors' code trains only the classifier's weight there).
     """
     s = cfg["strategy"]
     if stage1_state is not None:
-        missing, unexpected = model.load_state_dict(stage1_state, strict=False)
-        if unexpected or any(not k.startswith("head.") for k in missing):
-            raise ValueError(f"stage-1 checkpoint does not fit model {cfg['model']['name']!r}: "
-                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+        check_state_fits(model, stage1_state, f"stage-1 checkpoint for model {cfg['model']['name']!r}",
+                         allow_missing=("head.",))
+        model.load_state_dict(stage1_state, strict=False)
     if s["type"] != "decoupled":
-        model.set_trainable(cfg["model"]["trainable"])
+        model.set_trainable(cfg["model"]["trainable"], bn=s["bn"])
         return model
+    m = cfg["model"]
     if s["method"] == "crt":
-        model.replace_head(build_head(cfg["model"]["head"], model.num_features, model.num_classes,
-                                      scale=cfg["model"]["scale"]))
+        model.replace_head(build_head(m["head"], model.num_features, model.num_classes, scale=m["scale"],
+                                      feature_norm=m["feature_norm"], scale_param=m["scale_param"]))
     elif s["method"] == "lws":
         model.replace_head(LWSHead(model.head))
-    model.set_trainable("classifier")  # an LWSHead keeps its base frozen: only its scales train
+    model.set_trainable("classifier", bn=s["bn"])  # an LWSHead keeps its base frozen: only its scales train
+    if s["freeze_scale"]:
+        # Last, after set_trainable made the whole head trainable again.
+        for module in model.head.modules():
+            param = module.scale_parameter() if hasattr(module, "scale_parameter") else None
+            if param is not None:
+                param.requires_grad_(False)
     return model
 
 
-def build_criterion(cfg: dict, counts: np.ndarray) -> nn.Module:
+def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Sequence[int]] = None) -> nn.Module:
+    """The loss of ``cfg["loss"]`` for training ``counts`` ``(C,)``. Losses that group classes
+    (ResLT) get the dataset's ``shot_thresholds``, the grouping the reports use."""
     loss_cfg = dict(cfg["loss"])
     name = loss_cfg.pop("type")
-    try:
-        return build_loss(name, counts, **loss_cfg)
-    except ValueError as exc:
-        if "bad arguments" not in str(exc):
-            raise
-        # The usual cause: loss keys inherited from a _base_ config that the new type does not take.
-        raise ValueError(f"{exc}; to replace an inherited loss whole, write loss=dict(_delete_=True, ...) "
-                         f"in the config or pass --cfg-options loss._delete_=True loss.type=...") from exc
+    if getattr(LOSSES.get(name), "takes_shot_thresholds", False):
+        if "shot_thresholds" in loss_cfg:
+            raise ValueError("loss.shot_thresholds: the groups use the dataset's shot thresholds (the reports' "
+                             "grouping); set data.kwargs.shot_thresholds instead")
+        loss_cfg["shot_thresholds"] = tuple(shot_thresholds or SHOT_THRESHOLDS)
+    return build_loss(name, counts, **loss_cfg)  # names an unknown option as loss.<key>
 
 
 def build_optimizer(cfg: dict, model: nn.Module) -> torch.optim.Optimizer:
@@ -152,8 +226,9 @@ def build_optimizer(cfg: dict, model: nn.Module) -> torch.optim.Optimizer:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError("no trainable parameters: check model.trainable / strategy")
-    # Weight decay everywhere, as in the reference recipes, except a learnable cosine scale:
-    # decaying log(s) would pull the scale towards 1.
+    # Weight decay everywhere, as in the reference recipes, except a learnable cosine scale stored
+    # as log(s) (model.scale_param="log"): decaying log(s) would pull the scale towards 1. The
+    # authors' form (scale_param="square", parameter `scale_root`) is decayed, as in their code.
     groups = [{"params": [p for n, p in named if not n.endswith("log_scale")]},
               {"params": [p for n, p in named if n.endswith("log_scale")], "weight_decay": 0.0}]
     return torch.optim.SGD([g for g in groups if g["params"]], lr=o["lr"], momentum=o["momentum"],

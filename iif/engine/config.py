@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from typing import Any, Mapping
 
 from mmengine.config import Config
@@ -42,20 +43,36 @@ DEFAULTS: dict[str, Any] = dict(
     model=dict(
         name="cnn3",
         head="linear",  # "linear" | "cosine" | "cosine_learnable"
-        scale=16.0,
+        scale=16.0,  # cosine heads' s (the initial s when learnable)
+        feature_norm="unit",  # cosine heads: "unit" (s*cos) | "squash" (s*||x||/(1+||x||)*cos, authors' code)
+        scale_param="log",  # learnable s: "log" (exp(log_scale), no decay) | "square" (p**2, p0=sqrt(scale), decayed; authors')
         in_chans=3,
         pretrained=None,  # local checkpoint path; nothing is downloaded
         trainable="all",  # "all" | "last_block" (Places-LT recipe) | "classifier"
+        # ResLT (Cui et al., TPAMI 2022): head/medium/tail branches between backbone and head, trained
+        # with loss.type="reslt". form: "auto" ("conv" for timm backbones, "bn" otherwise) | "bn" | "conv";
+        # gamma: test-time classifier W_c / ||W_c||^gamma, bias dropped (0: none; linear head only).
+        reslt=dict(enabled=False, form="auto", gamma=0.0),
         kwargs=dict(),
     ),
     loss=dict(type="ce"),  # iif.build_loss(type, counts, **rest)
     optimizer=dict(lr=0.1, momentum=0.9, nesterov=False, weight_decay=5e-4),
-    schedule=dict(epochs=8, type="cosine", milestones=[], gamma=0.1, warmup_epochs=0),
+    schedule=dict(
+        epochs=8, type="cosine", milestones=[], gamma=0.1,  # type: "cosine" | "multistep" | "constant"
+        warmup_epochs=0,
+        # None: the warm-up factor is (it+1)/W over W = warmup_epochs of iterations. A number s
+        # in (0, 1]: it rises linearly from s, reaching 1 after min(warmup_max_iters, W - 1)
+        # iterations (the authors' / torchvision references' warm-up: s=1e-3, 1 epoch, cap 1000).
+        warmup_start_factor=None,
+        warmup_max_iters=None,
+    ),
     mixup=dict(alpha=0.0),
     strategy=dict(
         type="end-to-end",
         load_from=None,  # stage-1 checkpoint for decoupled / post-process
         method="iif",  # decoupled: "iif" (retrain classifier with `loss`), "crt", "lws"
+        bn="frozen",  # BatchNorm of a frozen backbone part: "frozen" (eval mode) | "train" (batch stats; authors')
+        freeze_scale=False,  # decoupled: keep a learnable cosine scale fixed (authors' decoupled stage)
     ),
     train=dict(
         amp=False,  # autocast (bf16 on CPU, fp16 + GradScaler on CUDA)
@@ -67,7 +84,9 @@ DEFAULTS: dict[str, Any] = dict(
         tensorboard=False,
         threads=None,  # torch.set_num_threads; None: torch's default. 1 is fastest when jobs share the cores
     ),
-    evaluate=dict(variants=list(VARIANTS), logit_adjust_taus=[1.0]),
+    # posthoc: "auto" scores post-hoc adjustments (post-process IIF, logit adjustment) of a plain
+    # softmax model only; "always" also of other models (a ResLT model, say); "never" skips them.
+    evaluate=dict(variants=list(VARIANTS), logit_adjust_taus=[1.0], posthoc="auto"),
 )
 
 #: Sections whose keys are forwarded to a builder that validates them.
@@ -76,10 +95,29 @@ OPEN_SECTIONS = frozenset({"data.kwargs", "data.train_transform", "data.test_tra
 _CHOICES = {
     "strategy.type": STRATEGIES,
     "strategy.method": ("iif", "crt", "lws"),
-    "schedule.type": ("cosine", "multistep"),
+    "schedule.type": ("cosine", "multistep", "constant"),
     "model.trainable": ("all", "last_block", "classifier"),
     "model.head": ("linear", "cosine", "cosine_learnable"),
+    "model.reslt.form": ("auto", "bn", "conv"),
+    "evaluate.posthoc": ("auto", "always", "never"),
+    "model.feature_norm": ("unit", "squash"),
+    "model.scale_param": ("log", "square"),
+    "strategy.bn": ("frozen", "train"),
 }
+
+
+#: Keys whose default is ``None`` but whose value, when set, must have one of these types.
+_NULLABLE: dict[str, tuple[type, ...]] = {
+    "work_dir": (str,),
+    "data.root": (str,),
+    "data.sampler": (str,),
+    "model.pretrained": (str,),
+    "strategy.load_from": (str,),
+    "train.max_iters": (int,),
+    "train.threads": (int,),
+}
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigError(ValueError):
@@ -109,6 +147,12 @@ def _check(cfg: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, error
             errors.append(f"unknown key {path!r}; allowed keys here: {sorted(schema)}")
             continue
         default = schema[key]
+        if default is None and value is not None and path in _NULLABLE:
+            types = _NULLABLE[path]
+            if isinstance(value, bool) or not isinstance(value, types):
+                names = " or ".join(t.__name__ for t in types)
+                errors.append(f"{path} must be {names} or None, got {value!r} ({type(value).__name__})")
+            continue
         if not _type_ok(default, value):
             errors.append(f"{path} must be {type(default).__name__}, got {value!r} ({type(value).__name__})")
             continue
@@ -136,6 +180,37 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def _check_warmup(sch: Mapping[str, Any]) -> list[str]:
+    """The warm-up keys that default to None (any type) checked by hand."""
+    out = []
+    s, cap = sch["warmup_start_factor"], sch["warmup_max_iters"]
+    if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s <= 1):
+        out.append(f"schedule.warmup_start_factor must be None or a number in (0, 1], got {s!r}")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        out.append(f"schedule.warmup_max_iters must be None or a positive integer, got {cap!r}")
+    if cap is not None and s is None:
+        out.append("schedule.warmup_max_iters needs schedule.warmup_start_factor (the capped warm-up is the "
+                   "start-factor form); set both, or neither")
+    return out
+
+
+def _check_reslt(cfg: Mapping[str, Any]) -> list[str]:
+    """ResLT: the loss needs the branch model; gamma is a linear head's test-time normalisation."""
+    out = []
+    r = cfg["model"]["reslt"]
+    if cfg["loss"].get("type") == "reslt" and not r["enabled"]:
+        out.append("loss.type='reslt' trains a ResLT model's branches: set model.reslt.enabled=True")
+    if r["gamma"] < 0:
+        out.append(f"model.reslt.gamma must be >= 0, got {r['gamma']!r}")
+    if r["enabled"] and r["gamma"] > 0 and cfg["model"]["head"] != "linear":
+        out.append(f"model.reslt.gamma={r['gamma']!r} divides a linear classifier's rows by ||W_c||^gamma: it "
+                   f"needs model.head='linear', got {cfg['model']['head']!r}")
+    if "shot_thresholds" in cfg["loss"]:
+        out.append("loss.shot_thresholds: ResLT's groups use the dataset's shot thresholds (the reports' "
+                   "grouping); set data.kwargs.shot_thresholds instead")
+    return out
+
+
 def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``cfg`` against :data:`DEFAULTS` and return it with every default filled in.
 
@@ -148,12 +223,21 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if errors:  # wrong keys/types first: the checks below assume the types are right
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     merged = _merge(DEFAULTS, plain)
+    if not _DEVICE.match(str(merged["device"])):
+        errors.append(f"device={merged['device']!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:<index>', 'mps'")
+    for key in ("train.max_iters", "train.threads"):
+        section, name = key.split(".")
+        value = merged[section][name]
+        if value is not None and value < 1:
+            errors.append(f"{key} must be a positive integer or None, got {value!r}")
     if "type" not in merged["loss"]:
         errors.append("loss needs a 'type' (e.g. 'ce', 'iif')")
     if merged["schedule"]["epochs"] < 1:
         errors.append(f"schedule.epochs must be >= 1, got {merged['schedule']['epochs']}")
+    errors += _check_warmup(merged["schedule"])
     if merged["strategy"]["type"] in ("decoupled", "post-process") and not merged["strategy"]["load_from"]:
         errors.append(f"strategy.type={merged['strategy']['type']!r} needs strategy.load_from (a stage-1 checkpoint)")
+    errors += _check_reslt(merged)
     for v in merged["evaluate"]["variants"]:
         if v not in VARIANTS:
             errors.append(f"evaluate.variants: unknown IIF variant {v!r}; expected some of {list(VARIANTS)}")

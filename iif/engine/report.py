@@ -32,14 +32,14 @@ from ..metrics import SHOT_THRESHOLDS
 from ..models import CosineHead, LinearHead, LWSHead
 from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, posthoc_sweep, select_on_validation
 from ..weights import VARIANTS
-from .builders import apply_strategy, build_classifier, build_criterion, build_datasets, build_loaders
-from .checkpoint import atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
+from .builders import apply_strategy, build_classifier, check_state_fits, build_criterion, build_datasets, build_loaders
+from .checkpoint import _json_safe, atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
 from .config import validate_config
 from .evaluate import CALIBRATION_COLUMNS, collect_logits, format_table, score
-from .trainer import method_name, resolve_device
+from .trainer import check_finite_logits, method_name, resolve_device
 
 __all__ = ["Predictions", "classifier_parameters", "predict_checkpoint", "save_predictions", "load_predictions",
-           "cached_predictions", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "GROUP_LABELS"]
+           "cached_predictions", "stored_config", "config_digest", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "GROUP_LABELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,14 @@ def classifier_parameters(head: nn.Module) -> tuple[Optional[torch.Tensor], Opti
     return (w.detach().float().cpu().clone() if isinstance(w, torch.Tensor) else None), None, "other"
 
 
+def config_digest(cfg: dict) -> str:
+    """sha256 of a resolved config (every key, defaults included; internal ``_`` keys and the
+    settings that cannot change the logits left out): saved logits are reused only for an equal one."""
+    keep = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("work_dir", "evaluate")}
+    text = json.dumps(_json_safe(keep), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def file_digest(path: str) -> str:
     """sha256 of a file, hex (identifies the checkpoint that saved predictions came from)."""
     h = hashlib.sha256()
@@ -121,8 +129,23 @@ def file_digest(path: str) -> str:
 def _load_model(cfg: dict, state: dict, num_classes: int) -> nn.Module:
     # The architecture the trainer built: cRT's fresh head and LWS's wrapper are part of it.
     model = apply_strategy(build_classifier(cfg, num_classes), cfg, None)
+    check_state_fits(model, state, "the checkpoint")
     model.load_state_dict(state)
     return model
+
+
+def stored_config(checkpoint: str, options: Optional[dict] = None) -> dict:
+    """The validated config stored in a trainer checkpoint, with ``--cfg-options``-style
+    ``{"a.b": value}`` overrides applied."""
+    from mmengine.config import Config
+
+    ckpt = load_checkpoint(checkpoint)
+    if "config" not in ckpt:
+        raise ValueError(f"{checkpoint!r} holds no config; pass the config file (--config)")
+    cfg = Config(dict(ckpt["config"]))
+    if options:
+        cfg.merge_from_dict(dict(options))
+    return validate_config(cfg.to_dict())
 
 
 def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequence[str] = ("val", "test"),
@@ -138,9 +161,7 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     """
     ckpt = load_checkpoint(checkpoint)
     if cfg is None:
-        if "config" not in ckpt:
-            raise ValueError(f"{checkpoint!r} holds no config; pass the config file (--config)")
-        cfg = validate_config(ckpt["config"])
+        cfg = stored_config(checkpoint)
     cfg = dict(cfg)
     dev = resolve_device(device or cfg["device"])
     cfg["_device"] = dev
@@ -161,8 +182,8 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
             class_names = [str(c) for c in getattr(train_set, "classes", range(len(counts)))]
             saved = ckpt.get("class_counts")
             if saved is not None and not np.array_equal(np.asarray(saved), counts):
-                raise ValueError(f"{checkpoint!r} was trained on class counts {list(np.asarray(saved))[:10]}..., "
-                                 f"the config's training set has {list(counts)[:10]}...: wrong --config?")
+                raise ValueError(f"{checkpoint!r} was trained on class counts {np.asarray(saved).tolist()[:10]}..., "
+                                 f"the config's training set has {counts.tolist()[:10]}...: wrong --config?")
             model = _load_model(cfg, ckpt["model"], len(counts)).to(dev)
         _, loader, _ = build_loaders(split_cfg, train_set, eval_set)
         out[split] = collect_logits(model, loader, dev, amp=cfg["train"]["amp"], desc=f"inference ({split})")
@@ -170,7 +191,7 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     if "test" not in out:
         raise ValueError(f"splits must include 'test', got {list(splits)}")
     predict_weights = None
-    adjust = getattr(build_criterion(cfg, counts), "adjust", None)
+    adjust = getattr(build_criterion(cfg, counts, thresholds), "adjust", None)
     if adjust is not None:
         # IIF-CE models predict with w * z; keep w so the raw z stay available for the figures.
         with torch.no_grad():
@@ -181,10 +202,14 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
                                  f"predictions cannot store it as per-class weights")
         predict_weights = w.numpy()
     weight, bias, kind = classifier_parameters(model.head)
+    fused = getattr(model, "fused_classifier", None)
+    if fused is not None:  # ResLT: the fused logits sum the shared head over the branches
+        weight, bias, kind = fused(weight, bias, kind)
     meta = dict(method=method_name(cfg), loss=cfg["loss"]["type"], strategy=cfg["strategy"]["type"],
+                posthoc=cfg["evaluate"].get("posthoc", "auto"),
                 dataset=cfg["data"]["name"], config=cfg.get("_config_path"), checkpoint=os.path.abspath(checkpoint),
                 checkpoint_sha256=file_digest(checkpoint), class_names=class_names, model=cfg["model"]["name"],
-                head=cfg["model"]["head"])
+                head=cfg["model"]["head"], config_sha256=config_digest(cfg))
     return Predictions(splits=out, train_counts=counts, shot_thresholds=thresholds, predict_weights=predict_weights,
                        head_weight=weight, head_bias=bias, head_type=kind, meta=meta)
 
@@ -196,13 +221,16 @@ def cached_predictions(checkpoint: str, path: str, cfg: Optional[dict] = None, r
 
     Returns ``(predictions, reused)``.
     """
+    if cfg is None:
+        cfg = stored_config(checkpoint)
     if not recompute and os.path.isfile(path):
         try:
             pred = load_predictions(path)
         except (ValueError, OSError, KeyError) as exc:
             logger.warning("ignoring unreadable predictions %s (%s)", path, exc)
         else:
-            same_config = cfg is None or pred.meta.get("config") == cfg.get("_config_path")
+            # Any changed key (a test transform, a data option, --cfg-options) changes the logits.
+            same_config = pred.meta.get("config_sha256") == config_digest(cfg)
             if pred.meta.get("checkpoint_sha256") == file_digest(checkpoint) and same_config:
                 return pred, True
             logger.info("%s came from another checkpoint or config: recomputing", path)
@@ -258,10 +286,13 @@ def posthoc_applies(meta: dict, mode: str = "auto") -> tuple[bool, str]:
     """Whether post-hoc rows belong in the table, and why not.
 
     ``"auto"``: only for a model trained end-to-end with plain CE (softmax); on top of a long-tail
-    loss or a retrained classifier they would adjust twice (the trainer's rule too).
+    loss or a retrained classifier they would adjust twice (the trainer's rule too), unless the run's
+    own ``evaluate.posthoc`` (``meta["posthoc"]``) says ``"always"`` or ``"never"``.
     """
     if mode not in POSTHOC_MODES:
         raise ValueError(f"unknown posthoc mode {mode!r}; expected one of {list(POSTHOC_MODES)}")
+    if mode == "auto" and meta.get("posthoc", "auto") != "auto":
+        mode = meta["posthoc"]  # the run's own evaluate.posthoc
     if mode != "auto":
         return mode == "always", "post-hoc rows switched off (posthoc='never')"
     if meta.get("loss") == "ce" and meta.get("strategy") != "decoupled":
@@ -297,6 +328,8 @@ def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, 
     """
     if select_metric not in SELECT_METRICS:
         raise ValueError(f"unknown selection metric {select_metric!r}; expected one of {list(SELECT_METRICS)}")
+    for split, (logits, _) in pred.splits.items():
+        check_finite_logits(logits, f"{split} split of {pred.meta.get('checkpoint', 'the predictions')}")
     notes = []
     do_posthoc, why = posthoc_applies(pred.meta, posthoc)
     if not do_posthoc:

@@ -26,7 +26,7 @@ from .config import load_config
 from .report import GROUP_LABELS, cached_predictions, evaluate_predictions, load_predictions, write_report
 from .trainer import Trainer
 
-__all__ = ["Method", "METHODS", "METRICS", "Recipe", "run_table", "run_cell", "cell_dir", "aggregate",
+__all__ = ["Method", "METHODS", "default_methods", "METRICS", "Recipe", "run_table", "run_cell", "cell_dir", "aggregate", "missing_cells",
            "format_markdown"]
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,13 @@ class Method:
         key: short id (``--methods``) and directory name.
         name: the row label.
         kind: ``"train"`` (a stage-1 config), ``"decoupled"`` (a classifier-retraining config on the
-            softmax cell of the same seed) or ``"posthoc"`` (an adjustment of the softmax cell's logits).
+            softmax cell of the same seed) or ``"posthoc"`` (an adjustment of the ``source`` cell's logits).
         config: config file stem in ``configs/cls/<dataset>/`` (train / decoupled).
         pick: the report row: ``"as trained"``, a test-row method name, or ``"val:<group label>"``
             for the test row of the method chosen on validation.
+        source: the cell whose saved logits a ``"posthoc"`` method adjusts (the softmax cell, or
+            ``"reslt"`` for post-process IIF on a ResLT model, whose config asks for post-hoc rows).
+        default: part of the table when ``--methods`` is not given (the ResLT rows are opt-in).
     """
 
     key: str
@@ -51,6 +54,8 @@ class Method:
     kind: str
     config: Optional[str] = None
     pick: str = "as trained"
+    source: str = "softmax"
+    default: bool = True
 
 
 #: The table's rows, in order (the softmax cell first: the others build on it).
@@ -69,8 +74,24 @@ METHODS: tuple[Method, ...] = (
     Method("crt", "cRT", "decoupled", "crt"),
     Method("lws", "LWS", "decoupled", "lws"),
     Method("tau_norm", "tau-norm (tau chosen on val)", "posthoc", pick=f"val:{GROUP_LABELS['tau_norm']}"),
+    # ResLT (Cui et al., TPAMI 2022), opt-in: --methods softmax iif_csl reslt reslt_official ...
+    Method("reslt", "ResLT (beta 0.5)", "train", "reslt", default=False),
+    Method("reslt_official", "ResLT (beta as the official code picks)", "train", "reslt_official", default=False),
+    Method("reslt_posthoc_iif", "ResLT (beta 0.5) + post-process IIF smooth", "posthoc",
+           pick="post-process IIF smooth", source="reslt", default=False),
+    Method("reslt_iif", "ResLT (beta 0.5) + IIF smooth (fused and branches)", "train", "reslt_iif", default=False),
 )
 _BY_KEY = {m.key: m for m in METHODS}
+
+
+def default_methods() -> list[str]:
+    """The method keys of the table when none are chosen."""
+    return [m.key for m in METHODS if m.default]
+
+
+def _needs(m: Method) -> Optional[str]:
+    """The cell a method builds on (None for a stage-1 training)."""
+    return None if m.kind == "train" else m.source if m.kind == "posthoc" else "softmax"
 
 #: Columns of the markdown table.
 METRICS = ("top1", "balanced", "many", "medium", "few", "ece", "nll")
@@ -81,7 +102,8 @@ class Recipe:
     """What every cell shares: config overrides for all, the epochs of the two stages.
 
     ``epochs`` / ``decoupled_epochs`` None keep each config's own. When ``epochs`` changes a
-    schedule, an LDAM-DRW switch epoch moves with it (same fraction of the schedule).
+    schedule, an LDAM-DRW switch epoch and multi-step milestones move with it (same fraction
+    of the schedule).
     """
 
     options: Mapping[str, Any]
@@ -119,6 +141,12 @@ def _cell_config(recipe: Recipe, root: str, dataset: str, seed: int, method: Met
         drw = base["loss"].get("drw_epoch")
         if drw is not None:
             opts["loss.drw_epoch"] = max(0, int(round(drw * recipe.epochs / base["schedule"]["epochs"])))
+        # Multi-step milestones keep their place in the schedule (360/380 of 400 -> 90%/95%),
+        # unless the options set them.
+        steps = base["schedule"]["milestones"]
+        if steps and base["schedule"]["type"] == "multistep" and "schedule.milestones" not in recipe.options:
+            opts["schedule.milestones"] = [max(1, int(round(m * recipe.epochs / base["schedule"]["epochs"])))
+                                           for m in steps]
     return load_config(path, opts)
 
 
@@ -144,10 +172,10 @@ def run_cell(root: str, dataset: str, seed: int, method: Method, recipe: Recipe)
     out = cell_dir(root, dataset, seed, method.key)
     t0 = time.perf_counter()
     if method.kind == "posthoc":
-        source = cell_dir(root, dataset, seed, "softmax")
+        source = cell_dir(root, dataset, seed, method.source)
         npz = os.path.join(source, "eval", "predictions.npz")
         if not os.path.isfile(os.path.join(source, "cell.json")):
-            raise RuntimeError(f"{method.key}: the softmax cell {source} has not finished")
+            raise RuntimeError(f"{method.key}: the {method.source} cell {source} has not finished")
         pred = load_predictions(npz)
         config, train_s = None, 0.0
     else:
@@ -190,13 +218,14 @@ def run_table(datasets: Sequence[str], seeds: Sequence[int], recipe: Recipe, roo
     A cell that fails (a diverging loss, say) is logged and recorded in ``failed.json`` beside
     where its ``cell.json`` would be; the others go on, and the next call retries it.
     """
-    keys = list(methods) if methods else [m.key for m in METHODS]
+    keys = list(methods) if methods else default_methods()
     unknown = [k for k in keys if k not in _BY_KEY]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; expected some of {list(_BY_KEY)}")
     chosen = [m for m in METHODS if m.key in keys]
-    if any(m.kind != "train" for m in chosen) and "softmax" not in keys:
-        raise ValueError("decoupled and post-hoc methods build on the softmax cell: include 'softmax' in methods")
+    for m in chosen:
+        if _needs(m) is not None and _needs(m) not in keys:
+            raise ValueError(f"method {m.key!r} builds on the {_needs(m)} cell: include {_needs(m)!r} in methods")
     for d in datasets:
         for m in chosen:
             if m.config:
@@ -211,8 +240,8 @@ def run_table(datasets: Sequence[str], seeds: Sequence[int], recipe: Recipe, roo
         if done is not None:
             records.append(done)
             continue
-        if m.kind != "train" and not os.path.isfile(os.path.join(cell_dir(root, d, s, "softmax"), "cell.json")):
-            logger.error("%s %s seed %d: skipped, its softmax cell did not finish", d, m.key, s)
+        if _needs(m) is not None and not os.path.isfile(os.path.join(cell_dir(root, d, s, _needs(m)), "cell.json")):
+            logger.error("%s %s seed %d: skipped, its %s cell did not finish", d, m.key, s, _needs(m))
             continue
         try:
             records.append(run_cell(root, d, s, m, recipe))
@@ -223,6 +252,26 @@ def run_table(datasets: Sequence[str], seeds: Sequence[int], recipe: Recipe, roo
             if os.path.exists(os.path.join(out, "failed.json")):
                 os.unlink(os.path.join(out, "failed.json"))
     return records
+
+
+def missing_cells(records: Sequence[dict], datasets: Sequence[str], seeds: Sequence[int], root: str,
+                  methods: Optional[Sequence[str]] = None) -> list[str]:
+    """``"<dataset> <method> seed <s>: <why>"`` for every cell of the table without a record."""
+    keys = list(methods) if methods else default_methods()
+    have = {(r["dataset"], r["method"], r["seed"]) for r in records}
+    out = []
+    for d in datasets:
+        for s in seeds:
+            for k in keys:
+                if (d, k, s) in have:
+                    continue
+                failed = os.path.join(cell_dir(root, d, s, k), "failed.json")
+                why = f"its {_needs(_BY_KEY[k]) or 'softmax'} cell did not finish" if k in _BY_KEY else "not run"
+                if os.path.isfile(failed):
+                    with open(failed) as fh:
+                        why = json.load(fh).get("error", "failed")
+                out.append(f"{d} {k} seed {s}: {why}")
+    return out
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

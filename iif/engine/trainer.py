@@ -30,12 +30,20 @@ from .builders import (
     build_loaders,
     build_optimizer,
 )
-from .checkpoint import atomic_save, atomic_write_json, atomic_write_text, load_checkpoint
+from .checkpoint import (
+    _json_safe,
+    atomic_write_json,
+    atomic_write_text,
+    load_checkpoint,
+    non_finite_entries,
+    save_checkpoint,
+)
 from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .evaluate import collect_logits, format_table, posthoc_rows, score
 from .schedule import lr_factor
+from .workdir import prepare_work_dir
 
-__all__ = ["Trainer", "method_name", "seed_everything", "resolve_device"]
+__all__ = ["Trainer", "method_name", "posthoc_wanted", "seed_everything", "resolve_device", "check_stage1", "check_finite_logits"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +81,29 @@ def method_name(cfg: dict) -> str:
         "ldam": "LDAM-DRW" if loss.get("drw_epoch") is not None else "LDAM",
         "focal": f"focal gamma={loss.get('gamma', 2.0):g}",
     }
-    return names.get(loss["type"], loss["type"])
+    if loss["type"] == "reslt":
+        return _reslt_name(cfg)
+    name = names.get(loss["type"], loss["type"])
+    return f"{name} (ResLT model)" if cfg["model"].get("reslt", {}).get("enabled") else name
+
+
+def _reslt_name(cfg: dict) -> str:
+    """``ResLT beta=0.998``, ``ResLT beta=0.5 + IIF smooth (both)``, ``... gamma=0.7``."""
+    loss, r = cfg["loss"], cfg["model"]["reslt"]
+    name = f"ResLT beta={loss.get('beta')}"
+    if loss.get("iif_variant"):
+        name += f" + IIF {loss['iif_variant']} ({loss.get('iif_on', 'both')})"
+    return name + (f" gamma={r['gamma']:g}" if r["gamma"] else "")
+
+
+def posthoc_wanted(cfg: dict) -> bool:
+    """Whether a run's table gets the post-hoc rows (post-process IIF, logit adjustment):
+    ``evaluate.posthoc`` ``"always"`` / ``"never"``, or ``"auto"``: only a plain softmax model
+    (on top of a long-tail loss or a retrained classifier they would adjust twice)."""
+    mode = cfg["evaluate"].get("posthoc", "auto")
+    if mode != "auto":
+        return mode == "always"
+    return cfg["strategy"]["type"] != "decoupled" and cfg["loss"]["type"] == "ce"
 
 
 # Keys that may change between a run and its resumption without changing the result.
@@ -95,10 +125,54 @@ def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+#: Config keys a decoupled stage must share with the stage-1 checkpoint it loads.
+_STAGE1_KEYS = ("data.name", "data.kwargs", "model.name", "model.head", "model.in_chans", "model.kwargs")
+
+
+def _get(cfg: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg.get(part, {}) if isinstance(cfg, dict) else {}
+    return cfg
+
+
+def check_stage1(ckpt: dict, cfg: dict, counts: np.ndarray, path: str) -> None:
+    """Refuse a stage-1 checkpoint made for another dataset, training subset or model.
+
+    A decoupled stage retrains the classifier on top of stage 1's features: a checkpoint of
+    another dataset or head type would load (the shapes can agree) and train without a word.
+    """
+    old = ckpt.get("config")
+    problems = []
+    if isinstance(old, dict):
+        new = _json_safe({k: v for k, v in cfg.items() if not k.startswith("_")})
+        for key in _STAGE1_KEYS:
+            a, b = _get(old, key), _get(new, key)
+            if a != b and not (key.endswith("kwargs") and not a and not b):
+                problems.append(f"{key}: stage 1 {a!r}, this config {b!r}")
+    saved = ckpt.get("class_counts")
+    if saved is not None and list(np.asarray(saved).tolist()) != counts.tolist():
+        problems.append(f"training class counts: stage 1 {list(saved)[:6]}..., this config {counts.tolist()[:6]}...")
+    if problems:
+        raise ValueError(f"strategy.load_from={path!r} does not match this config ({'; '.join(problems)}); "
+                         f"point it at the stage-1 run of the same dataset and model")
+
+
+def check_finite_logits(logits: torch.Tensor, where: str) -> None:
+    """Refuse to score logits with NaN/inf (a diverged model would otherwise get chance accuracy)."""
+    bad = int((~torch.isfinite(logits)).sum())
+    if bad:
+        raise FloatingPointError(f"{bad} of {logits.numel()} evaluation logits are NaN or inf ({where}): "
+                                 f"the model diverged; nothing was scored")
+
+
 class Trainer:
     """Runs one stage described by ``cfg`` (a dict from :func:`iif.engine.load_config`)."""
 
-    def __init__(self, cfg: dict, resume: bool = False) -> None:
+    def __init__(self, cfg: dict, resume: bool = False, overwrite: bool = False) -> None:
+        """``resume``: continue the run in ``cfg["work_dir"]``; ``overwrite``: replace it. With
+        neither, a work dir that already holds a run is refused (:mod:`iif.engine.workdir`)."""
+        if resume and overwrite:
+            raise ValueError("resume and overwrite exclude each other: continue the run or replace it")
         self.cfg = cfg
         threads = cfg["train"].get("threads")
         if threads is not None:
@@ -110,7 +184,11 @@ class Trainer:
         self.device = resolve_device(cfg["device"], self.dist.local_rank)
         cfg["_device"] = self.device
         self.work_dir = cfg["work_dir"]
-        os.makedirs(self.work_dir, exist_ok=True)
+        if self.dist.is_main:
+            # Before any data is read: an unwritable or full work dir, or one holding another
+            # run, is an error now rather than after the first epoch.
+            prepare_work_dir(self.work_dir, "resume" if resume else "overwrite" if overwrite else "new")
+        barrier(self.dist)
         seed_everything(cfg["seed"])
 
         self.train_set, self.eval_set = build_datasets(cfg)
@@ -122,12 +200,18 @@ class Trainer:
 
         stage1 = None
         if cfg["strategy"]["load_from"]:
-            stage1 = load_checkpoint(cfg["strategy"]["load_from"])["model"]
-        model = apply_strategy(build_classifier(cfg, self.num_classes), cfg, stage1)
+            ckpt1 = load_checkpoint(cfg["strategy"]["load_from"])
+            check_stage1(ckpt1, cfg, self.counts, cfg["strategy"]["load_from"])
+            stage1 = ckpt1["model"]
+        model = apply_strategy(build_classifier(cfg, self.num_classes, self.counts, self.shots), cfg, stage1)
         self.channels_last = cfg["train"]["channels_last"]
         model = model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.model = model  # the unwrapped module: what checkpoints hold
-        self.criterion = build_criterion(cfg, self.counts).to(self.device)
+        self.criterion = build_criterion(cfg, self.counts, self.shots).to(self.device)
+        # A loss over a ResLT model's branch logits (3, N, C) asks the model for them.
+        self.branch_loss = bool(getattr(self.criterion, "takes_branch_logits", False))
+        if self.branch_loss and not getattr(model, "num_branches", 0):
+            raise ValueError(f"loss {cfg['loss']['type']!r} needs a model with branches (model.reslt.enabled=True)")
         self.epochs = cfg["schedule"]["epochs"]
         self.max_iters = cfg["train"]["max_iters"]
         self.iters_per_epoch = min(len(self.train_loader), self.max_iters or len(self.train_loader))
@@ -138,7 +222,8 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(
                 self.optimizer,
                 lambda it: lr_factor(it, self.iters_per_epoch, self.epochs, sch["type"], sch["warmup_epochs"],
-                                     sch["milestones"], sch["gamma"]))
+                                     sch["milestones"], sch["gamma"], sch.get("warmup_start_factor"),
+                                     sch.get("warmup_max_iters")))
         # Per-iteration host reads (loss finiteness) are free on CPU; on accelerators they are
         # deferred to the log points (see train_one_epoch).
         self.sync_each_iteration = self.device.type == "cpu"
@@ -184,6 +269,13 @@ class Trainer:
     def _save(self, epoch: int) -> None:
         if not self.dist.is_main:
             return
+        bad = non_finite_entries(self.model.state_dict())
+        if bad:
+            kept = f"{self.checkpoint_path} (epoch {epoch})" if epoch > 0 and os.path.isfile(self.checkpoint_path) \
+                else "no checkpoint"
+            raise FloatingPointError(
+                f"the model diverged in epoch {epoch + 1}: non-finite values in {', '.join(bad)}; not saved, "
+                f"the last good checkpoint is {kept}. Lower optimizer.lr or check the loss settings")
         state = dict(
             model=self.model.state_dict(),
             optimizer=self.optimizer.state_dict(),
@@ -194,7 +286,7 @@ class Trainer:
             class_counts=self.counts,
             config={k: v for k, v in self.cfg.items() if not k.startswith("_")},
         )
-        atomic_save(state, self.checkpoint_path)
+        save_checkpoint(state, self.checkpoint_path)
         atomic_write_text("".join(json.dumps(h) + "\n" for h in self.history), os.path.join(self.work_dir, "log.jsonl"))
 
     def _resume(self) -> None:
@@ -202,10 +294,10 @@ class Trainer:
             logger.warning("--resume: no checkpoint at %s; starting from scratch", self.checkpoint_path)
             return
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        changed = _config_changes(ckpt.get("config", {}), self.cfg)
+        changed = _config_changes(ckpt.get("config", {}), _json_safe(self.cfg))
         if changed:
             raise ValueError(f"--resume: {self.checkpoint_path} was written with a different config "
-                             f"({'; '.join(changed[:8])}); use another work_dir or drop --resume")
+                             f"({'; '.join(changed[:8])}); use another --work-dir, or --overwrite to start over")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -247,8 +339,13 @@ class Trainer:
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                logits = self.net(images)
-                loss = self.criterion(logits.float(), target)
+                if self.branch_loss:
+                    branch_logits = self.net(images, return_branches=True)  # (3, N, C); the model predicts their sum
+                    logits = branch_logits.sum(0)
+                    loss = self.criterion(branch_logits.float(), target)
+                else:
+                    logits = self.net(images)
+                    loss = self.criterion(logits.float(), target)
             if check_each_iteration:
                 if not torch.isfinite(loss):
                     self._raise_non_finite(float(loss.detach()), epoch, it)
@@ -329,11 +426,12 @@ class Trainer:
     def evaluate(self) -> dict:
         """Score the model as trained plus every post-hoc adjustment; writes ``results.json``."""
         logits, labels = self._logits()
+        check_finite_logits(logits, self.work_dir)
         ev = self.cfg["evaluate"]
         rows = [score(method_name(self.cfg), logits, labels, self.counts, self.shots)]
-        # Post-hoc adjustments are for a plain softmax model; on top of a long-tail loss they
-        # would adjust twice.
-        if self.cfg["strategy"]["type"] != "decoupled" and self.cfg["loss"]["type"] == "ce":
+        # Post-hoc adjustments are for a plain softmax model (on top of a long-tail loss they
+        # would adjust twice), unless evaluate.posthoc asks otherwise.
+        if posthoc_wanted(self.cfg):
             rows += posthoc_rows(logits, labels, self.counts, ev["variants"], ev["logit_adjust_taus"], self.shots)
         results = dict(
             dataset=self.cfg["data"]["name"], split=self.cfg["data"]["eval_split"],

@@ -12,7 +12,11 @@ Backbones (``MODELS``; features ``D`` in brackets):
 - ``resnet32``, ``se_resnet32``: CIFAR ResNet-32 (64), SE reduction 4 (IIF paper, CIFAR-LT);
 - ``cnn3``: a 3-layer CNN for CPU smoke runs / Fashion-MNIST (128);
 - ``se_resnet50``, ``se_resnext50_32x4d`` (ImageNet-LT), ``se_resnet152`` (Places-LT),
-  ``resnet50``: timm, SE reduction 16 (2048).
+  ``resnet50``: timm, SE reduction 16 (2048); ``resnext50_32x4d`` (no SE; ResLT's ImageNet-LT network).
+
+ResLT (``build_reslt_model``, :class:`ResLTClassifier`): head / medium / tail branches between
+any of these backbones and its head; ``model(x)`` gives the fused logits, ``model(x,
+return_branches=True)`` the ``(3, N, C)`` branch logits.
 """
 from __future__ import annotations
 
@@ -24,20 +28,27 @@ from typing import Any, Callable, Optional
 from torch import nn
 
 from .checkpoint import LoadResult, extract_state_dict, load_pretrained
-from .classifier import TRAINABLE_PARTS, LTClassifier
+from .classifier import BN_MODES, TRAINABLE_PARTS, LTClassifier
 from .cnn import SmallCNN, cnn3
-from .heads import HEADS, CosineHead, LinearHead, LWSHead, build_head
+from .heads import FEATURE_NORMS, HEADS, SCALE_PARAMS, CosineHead, LinearHead, LWSHead, build_head
+from .reslt import RESLT_FORMS, ResLTClassifier, build_reslt_model
 from .resnet_cifar import ResNetCifar, SEModule, resnet32, se_resnet32
 from .timm_backbones import TIMM_ARCHS, timm_backbone, timm_builders
 
 __all__ = [
     "MODELS",
     "HEADS",
+    "FEATURE_NORMS",
+    "SCALE_PARAMS",
+    "BN_MODES",
     "TRAINABLE_PARTS",
     "build_model",
     "build_backbone",
     "build_head",
     "LTClassifier",
+    "ResLTClassifier",
+    "build_reslt_model",
+    "RESLT_FORMS",
     "LinearHead",
     "CosineHead",
     "LWSHead",
@@ -91,6 +102,8 @@ def build_model(
     scale: float = 16.0,
     in_chans: int = 3,
     pretrained: Optional[str | os.PathLike] = None,
+    feature_norm: str = "unit",
+    scale_param: str = "log",
     **kwargs: Any,
 ) -> LTClassifier:
     """Backbone ``name`` + a ``head`` (``"linear"``, ``"cosine"``, ``"cosine_learnable"``)
@@ -98,6 +111,8 @@ def build_model(
 
     Args:
         scale: the cosine heads' ``s`` (16 in the paper; the initial value when learnable).
+        feature_norm, scale_param: the cosine heads' options (see :class:`CosineHead`):
+            ``"unit"`` / ``"log"`` (default) or the authors' ``"squash"`` / ``"square"``.
         in_chans: image channels (1 for MNIST-like data).
         pretrained: path of a local checkpoint to load into the backbone
             (see :func:`load_pretrained`); never a download.
@@ -114,7 +129,8 @@ def build_model(
     backbone = build_backbone(name, in_chans=in_chans, **kwargs)
     if pretrained is not None:
         load_pretrained(backbone, pretrained)
-    model = LTClassifier(backbone, build_head(head, backbone.num_features, num_classes, scale=scale))
+    model = LTClassifier(backbone, build_head(head, backbone.num_features, num_classes, scale=scale,
+                                              feature_norm=feature_norm, scale_param=scale_param))
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("built %s + %s head (%d classes): %.2fM parameters", name, head, num_classes, n_params / 1e6)
     return model

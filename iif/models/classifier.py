@@ -7,11 +7,18 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-__all__ = ["LTClassifier", "TRAINABLE_PARTS"]
+__all__ = ["LTClassifier", "TRAINABLE_PARTS", "BN_MODES"]
 
 logger = logging.getLogger(__name__)
 
 TRAINABLE_PARTS = ("all", "classifier", "last_block")
+
+#: What BatchNorm in the frozen part of the backbone does while the rest trains:
+#: ``"frozen"``: eval mode, normalising with (and keeping) the stage-1 running statistics;
+#: ``"train"``: train mode, normalising with batch statistics and updating the running ones,
+#: although no weight there changes (the authors' decoupled stage: ``model.train()`` after
+#: freezing the backbone's parameters).
+BN_MODES = ("frozen", "train")
 
 
 class LTClassifier(nn.Module):
@@ -40,6 +47,7 @@ class LTClassifier(nn.Module):
         self.num_classes = int(head.num_classes)
         self.last_stage_name = last_stage or getattr(backbone, "last_stage_name", None)
         self._trainable = "all"
+        self._bn_mode = "frozen"
 
     # ------------------------------------------------------------------ forward
     def forward_features(self, x: Tensor) -> Tensor:
@@ -56,6 +64,11 @@ class LTClassifier(nn.Module):
         """The part last passed to :meth:`set_trainable` (``"all"`` initially)."""
         return self._trainable
 
+    @property
+    def bn_mode(self) -> str:
+        """BatchNorm mode of the frozen backbone part (:data:`BN_MODES`; ``"frozen"`` initially)."""
+        return self._bn_mode
+
     def last_stage(self) -> nn.Module:
         """The backbone's last residual stage (``layer4`` for timm ResNets, ``layer3`` for
         ResNet-32 and cnn3)."""
@@ -67,17 +80,22 @@ class LTClassifier(nn.Module):
             )
         return stage
 
-    def set_trainable(self, part: str) -> "LTClassifier":
+    def set_trainable(self, part: str, bn: Optional[str] = None) -> "LTClassifier":
         """Choose what trains: ``"all"``; ``"classifier"`` (head only: the decoupled stage,
         cRT/LWS); ``"last_block"`` (last backbone stage + head: the Places-LT recipe).
 
-        Sets ``requires_grad`` and remembers the choice, so that ``train(True)`` keeps the
-        frozen part of the backbone in eval mode: its BatchNorm layers use and keep their
-        running statistics instead of re-estimating them from long-tailed batches.
+        Sets ``requires_grad`` and remembers the choice. ``bn`` (:data:`BN_MODES`; None keeps
+        the current mode, ``"frozen"`` initially) says what ``train(True)`` does with the
+        frozen part of the backbone: ``"frozen"`` keeps it in eval mode, so its BatchNorm
+        layers use and keep their running statistics instead of re-estimating them from
+        long-tailed batches; ``"train"`` leaves it in train mode (batch statistics, running
+        statistics updated), as the authors' decoupled stage does.
         A head that freezes part of itself (``LWSHead``) keeps doing so.
         """
         if part not in TRAINABLE_PARTS:
             raise ValueError(f"unknown trainable part {part!r}; expected one of {list(TRAINABLE_PARTS)}")
+        if bn is not None and bn not in BN_MODES:
+            raise ValueError(f"unknown BatchNorm mode {bn!r}; expected one of {list(BN_MODES)}")
         if part == "last_block":
             last = self.last_stage()  # validate before changing anything
         self.backbone.requires_grad_(part == "all")
@@ -85,6 +103,8 @@ class LTClassifier(nn.Module):
             last.requires_grad_(True)
         self.head.requires_grad_(True)
         self._trainable = part
+        if bn is not None:
+            self._bn_mode = bn
         self.train(self.training)  # refresh train/eval modes of the frozen parts
         n_train = sum(p.numel() for p in self.trainable_parameters())
         logger.info("trainable part %r: %d parameters require grad", part, n_train)
@@ -92,7 +112,7 @@ class LTClassifier(nn.Module):
 
     def train(self, mode: bool = True) -> "LTClassifier":
         super().train(mode)
-        if mode and self._trainable != "all":
+        if mode and self._trainable != "all" and self._bn_mode == "frozen":
             self.backbone.train(False)
             if self._trainable == "last_block":
                 self.last_stage().train(True)

@@ -32,8 +32,12 @@ class SmallCNN(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
+    def forward_map(self, x: Tensor) -> Tensor:
+        """The last feature map before pooling, ``(N, 128, H/4, W/4)`` (ResLT branches on it)."""
+        return self.layer3(self.layer2(self.layer1(x)))
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.layer3(self.layer2(self.layer1(x))).mean(dim=(2, 3))
+        return self.forward_map(x).mean(dim=(2, 3))
 
 
 def cnn3(in_chans: int = 3) -> SmallCNN:

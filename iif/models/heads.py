@@ -6,6 +6,9 @@ rescales), ``in_features`` (D) and ``num_classes`` (C).
 - :class:`LinearHead`: the usual ``x W^T + b``.
 - :class:`CosineHead`: normalised linear classifier ``s * cos(x, W_c)``; the IIF paper's
   "cosine classifier, scale 16" (CIFAR-LT, ImageNet-LT) and, with a learnable ``s``, Places-LT.
+  ``feature_norm="squash"`` keeps a squashed feature norm, ``s * ||x||/(1+||x||) * cos(x, W_c)``,
+  and ``scale_param="square"`` learns ``s = p**2``: both as in the authors' code
+  (kostas1515/iif ``CosNorm_Classifier``), which produced the paper's numbers.
 - :class:`LWSHead`: learnable weight scaling (Kang et al., "Decoupling Representation and
   Classifier for Long-Tailed Recognition", ICLR 2020) around a frozen head.
 """
@@ -18,11 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LinearHead", "CosineHead", "LWSHead", "HEADS", "build_head"]
+__all__ = ["LinearHead", "CosineHead", "LWSHead", "HEADS", "FEATURE_NORMS", "SCALE_PARAMS", "build_head"]
 
 logger = logging.getLogger(__name__)
 
 HEADS = ("linear", "cosine", "cosine_learnable")
+
+#: How a cosine head treats the feature norm: ``"unit"`` divides it out (``x / ||x||``, the
+#: textbook cosine classifier); ``"squash"`` keeps it squashed into [0, 1):
+#: ``x / (1 + ||x||) = (||x|| / (1 + ||x||)) * x / ||x||`` (the authors' ``CosNorm_Classifier``).
+FEATURE_NORMS = ("unit", "squash")
+
+#: How a learnable cosine scale is stored: ``"log"``: ``s = exp(log_scale)`` (positive, steps by
+#: ratios, kept out of weight decay); ``"square"``: ``s = scale_root ** 2`` with ``scale_root``
+#: starting at ``sqrt(s)`` (5 for s = 25) and decayed like any weight (the authors' ``lr_cosine``).
+SCALE_PARAMS = ("log", "square")
 
 
 class LinearHead(nn.Linear):
@@ -42,14 +55,23 @@ class CosineHead(nn.Module):
     Args:
         in_features: feature size D.
         num_classes: number of classes C.
-        scale: ``s``; the logits lie in ``[-s, s]``. 16 in the IIF paper's recipes.
-        learnable_scale: learn ``s`` (the paper's Places-LT recipe). It is stored as
-            ``log_scale`` (a 0-dim ``nn.Parameter``, ``s = exp(log_scale)``) so ``s`` stays
-            positive and a gradient step changes it by a ratio, whatever its size. Exclude it
-            from weight decay, as one does for biases: decay would pull ``s`` towards 1.
+        scale: ``s`` (its initial value when learnable); the logits lie in ``[-s, s]``. 16 in
+            the IIF paper's recipes; 25 (= 5**2) for the authors' learnable Places-LT scale.
+        learnable_scale: learn ``s`` (the paper's Places-LT recipe); see ``scale_param``.
             A fixed scale is a plain float, neither a parameter nor a buffer.
         eps: lower bound on the norms, so that an all-zero feature vector (possible after a
             ReLU) gives logits of 0 rather than NaN.
+        feature_norm: ``"unit"`` (default): ``s * cos(x, W_c)``, the feature norm removed;
+            ``"squash"``: ``s * ||x||/(1+||x||) * cos(x, W_c) = s * <x/(1+||x||), W_c/||W_c||>``,
+            as in the authors' code: a small-norm (uncertain) feature gets small logits, and
+            the logits stay within ``(-s, s)``. A zero feature gives 0 without any eps.
+        scale_param: how a learnable ``s`` is stored (ignored for a fixed scale):
+            ``"log"`` (default): ``log_scale``, ``s = exp(log_scale)``, so ``s`` stays positive
+            and a step changes it by a ratio; :func:`iif.engine.builders.build_optimizer` keeps
+            it out of weight decay (decay would pull ``s`` towards 1).
+            ``"square"``: ``scale_root``, ``s = scale_root ** 2``, initialised to
+            ``sqrt(scale)``, under weight decay like the other weights: the authors'
+            ``lr_cosine`` (``Parameter(5.0)``, logits ``scale**2 * ...``).
 
     Shapes: ``x`` ``(N, D)`` -> ``(N, C)``.
     """
@@ -61,17 +83,27 @@ class CosineHead(nn.Module):
         scale: float = 16.0,
         learnable_scale: bool = False,
         eps: float = 1e-6,
+        feature_norm: str = "unit",
+        scale_param: str = "log",
     ) -> None:
         super().__init__()
         if not scale > 0:
             raise ValueError(f"CosineHead scale must be > 0, got {scale!r}")
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"unknown feature_norm {feature_norm!r}; expected one of {list(FEATURE_NORMS)}")
+        if scale_param not in SCALE_PARAMS:
+            raise ValueError(f"unknown scale_param {scale_param!r}; expected one of {list(SCALE_PARAMS)}")
         self.in_features = int(in_features)
         self.num_classes = int(num_classes)
         self.eps = float(eps)
+        self.feature_norm = feature_norm
+        self.scale_param = scale_param
         self.learnable_scale = bool(learnable_scale)
         self.weight = nn.Parameter(torch.empty(self.num_classes, self.in_features))
-        if self.learnable_scale:
+        if self.learnable_scale and scale_param == "log":
             self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+        elif self.learnable_scale:
+            self.scale_root = nn.Parameter(torch.tensor(math.sqrt(scale)))
         else:
             self._fixed_scale = float(scale)
         self.reset_parameters()
@@ -85,7 +117,16 @@ class CosineHead(nn.Module):
             self.weight.div_(self.weight.norm(dim=1, keepdim=True).clamp_min(self.eps))
 
     def _scale(self) -> Tensor | float:
-        return self.log_scale.exp() if self.learnable_scale else self._fixed_scale
+        if not self.learnable_scale:
+            return self._fixed_scale
+        return self.log_scale.exp() if self.scale_param == "log" else self.scale_root.square()
+
+    def scale_parameter(self) -> nn.Parameter | None:
+        """The 0-dim parameter a learnable ``s`` is computed from (``log_scale`` or
+        ``scale_root``), or None for a fixed scale: what freezing the scale freezes."""
+        if not self.learnable_scale:
+            return None
+        return self.log_scale if self.scale_param == "log" else self.scale_root
 
     @property
     def scale(self) -> float:
@@ -96,13 +137,20 @@ class CosineHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # Normalise in float32: under fp16 autocast eps would underflow to 0 and a zero
         # feature vector would give 0/0. The matmul itself may still run in low precision.
-        x = F.normalize(x.float(), dim=1, eps=self.eps)
+        x = x.float()
+        if self.feature_norm == "unit":
+            x = F.normalize(x, dim=1, eps=self.eps)
+        else:
+            # ||x||/(1+||x||) * x/||x|| written as x/(1+||x||): no division by ||x||, so a zero
+            # feature vector needs no eps (the authors' form is NaN there).
+            x = x / (1.0 + x.norm(dim=1, keepdim=True))
         w = F.normalize(self.weight.float(), dim=1, eps=self.eps)
         return F.linear(x, w) * self._scale()
 
     def extra_repr(self) -> str:
-        kind = "learnable" if self.learnable_scale else "fixed"
-        return f"in_features={self.in_features}, num_classes={self.num_classes}, scale={self.scale:.4g} ({kind})"
+        kind = f"learnable, {self.scale_param}" if self.learnable_scale else "fixed"
+        return (f"in_features={self.in_features}, num_classes={self.num_classes}, scale={self.scale:.4g} ({kind}), "
+                f"feature_norm={self.feature_norm}")
 
 
 class LWSHead(nn.Module):
@@ -148,16 +196,22 @@ class LWSHead(nn.Module):
         return self
 
 
-def build_head(kind: str, in_features: int, num_classes: int, scale: float = 16.0) -> nn.Module:
+def build_head(kind: str, in_features: int, num_classes: int, scale: float = 16.0, feature_norm: str = "unit",
+               scale_param: str = "log") -> nn.Module:
     """Build a classifier head by name: ``"linear"``, ``"cosine"`` or ``"cosine_learnable"``.
 
-    ``scale`` is the cosine heads' ``s`` (initial value for ``"cosine_learnable"``); the
-    linear head ignores it.
+    ``scale`` is the cosine heads' ``s`` (initial value for ``"cosine_learnable"``);
+    ``feature_norm`` and ``scale_param`` are :class:`CosineHead`'s (``"unit"`` / ``"log"``:
+    the textbook cosine head; ``"squash"`` / ``"square"``: the authors'). The linear head
+    ignores all three, but their values are still checked.
     """
+    if feature_norm not in FEATURE_NORMS:
+        raise ValueError(f"unknown feature_norm {feature_norm!r}; expected one of {list(FEATURE_NORMS)}")
+    if scale_param not in SCALE_PARAMS:
+        raise ValueError(f"unknown scale_param {scale_param!r}; expected one of {list(SCALE_PARAMS)}")
     if kind == "linear":
         return LinearHead(in_features, num_classes)
-    if kind == "cosine":
-        return CosineHead(in_features, num_classes, scale=scale, learnable_scale=False)
-    if kind == "cosine_learnable":
-        return CosineHead(in_features, num_classes, scale=scale, learnable_scale=True)
+    if kind in ("cosine", "cosine_learnable"):
+        return CosineHead(in_features, num_classes, scale=scale, learnable_scale=kind == "cosine_learnable",
+                          feature_norm=feature_norm, scale_param=scale_param)
     raise ValueError(f"unknown head {kind!r}; expected one of {list(HEADS)}")

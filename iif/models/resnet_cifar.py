@@ -172,10 +172,13 @@ class ResNetCifar(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_map(self, x: Tensor) -> Tensor:
+        """The last feature map before pooling, ``(N, 64, ceil(H/4), ceil(W/4))`` (ResLT branches on it)."""
         x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return x.mean(dim=(2, 3))
+        return self.layer3(self.layer2(self.layer1(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_map(x).mean(dim=(2, 3))
 
 
 def resnet32(in_chans: int = 3, shortcut: str = "A") -> ResNetCifar:

@@ -25,6 +25,7 @@ TIMM_ARCHS = {
     "se_resnext50_32x4d": "seresnext50_32x4d",  # ImageNet-LT
     "se_resnet152": "seresnet152",  # Places-LT
     "resnet50": "resnet50",  # the usual non-SE baseline
+    "resnext50_32x4d": "resnext50_32x4d",  # ResLT's ImageNet-LT network (no SE)
 }
 
 

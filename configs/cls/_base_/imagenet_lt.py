@@ -10,6 +10,7 @@ data = dict(
     train_transform=dict(image_size=224, random_resized_crop=True, hflip=True, autoaugment="imagenet"),
     test_transform=dict(image_size=224, resize=256),
 )
-model = dict(in_chans=3, head="cosine", scale=16.0)
+# Squashed cosine classifier, scale 16: s * ||x||/(1+||x||) * cos(x, W_c) (the authors' code).
+model = dict(in_chans=3, head="cosine", scale=16.0, feature_norm="squash")
 mixup = dict(alpha=0.2)
 train = dict(amp=True, channels_last=True)

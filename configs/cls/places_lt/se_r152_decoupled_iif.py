@@ -1,6 +1,14 @@
-# Paper recipe, decoupled stage: 10 epochs, lr 1e-5, smooth IIF-CE. Paper top-1: 40.2.
+# Paper recipe, decoupled stage, as the authors ran it (README: --lr 0.00002 --epochs 5
+# --classif_norm lr_cosine --mixup 0.2 --auto-augment randaugment --classif iif --iif smooth
+# --decoup, weight decay their default 1e-4): the classifier's weight retrained with smooth IIF-CE
+# for 5 epochs at lr 2e-5, weight decay 1e-4, mixup 0.2; the learnable scale frozen at its stage-1
+# value (their select_training_param unfreezes only the classifier's weight); backbone frozen
+# with BatchNorm in train mode; LR constant after the first epoch's warm-up from lr/1000.
+# The paper's text says "10 epochs, lr 1e-5" (override: schedule.epochs=10 optimizer.lr=1e-5).
+# Paper top-1: 40.2 (the README's released checkpoint: 40.07).
 _base_ = ["./se_r152_stage1.py"]
-strategy = dict(type="decoupled", method="iif", load_from="work_dirs/places_lt/se_r152_stage1/last.pth")
+strategy = dict(type="decoupled", method="iif", bn="train", freeze_scale=True,
+                load_from="work_dirs/places_lt/se_r152_stage1/last.pth")
 loss = dict(type="iif", variant="smooth")
-optimizer = dict(lr=1e-5)
-schedule = dict(epochs=10)
+optimizer = dict(lr=2e-5, weight_decay=1e-4)
+schedule = dict(epochs=5, type="constant", warmup_epochs=1, warmup_start_factor=1e-3, warmup_max_iters=1000)

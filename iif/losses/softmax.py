@@ -1,4 +1,4 @@
-"""IIF cross-entropy and the long-tail baseline losses, with one calling convention.
+"""Softmax losses: IIF cross-entropy and the long-tail baseline losses, with one calling convention.
 
 Every loss takes ``logits`` ``(N, C)`` and ``target``: class indices ``(N,)`` (int64) or,
 for mixup-style soft labels, probabilities ``(N, C)``; ``reduction`` is ``"mean"``,
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weights import ArrayLike, check_counts, compute_weights, effective_number_weights, log_prior
+from ..weights import ArrayLike, check_counts, compute_weights, effective_number_weights, log_prior
 
 __all__ = [
     "iif_cross_entropy",
@@ -34,8 +34,6 @@ __all__ = [
     "focal_loss",
     "FocalLoss",
     "CrossEntropy",
-    "LOSSES",
-    "build_loss",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -68,6 +66,22 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def _weights_like(weights: ArrayLike | Tensor, logits: Tensor, name: str) -> Tensor:
+    """``weights`` (a tensor, list or numpy array) as a tensor of the logits' dtype and device.
+
+    Integer logits are refused: multiplying them by float weights in their own dtype would
+    truncate the weights to integers."""
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"{name}: logits must be a torch.Tensor, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise ValueError(f"{name}: logits must be floating point, got dtype {logits.dtype}; "
+                         f"convert them with .float()")
+    w = weights if isinstance(weights, Tensor) else torch.as_tensor(np.asarray(weights, dtype=np.float64))
+    if not (w.is_floating_point() or w.dtype in (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)):
+        raise ValueError(f"{name}: weights must be real numbers, got dtype {w.dtype}")
+    return w.to(device=logits.device, dtype=logits.dtype)
 
 
 def _full_weights(weights: Tensor, num_logits: int, background: bool) -> Tensor:
@@ -111,7 +125,7 @@ def iif_cross_entropy(
     empty = _empty(logits, reduction)
     if empty is not None:
         return empty
-    w = _full_weights(weights.to(device=logits.device, dtype=logits.dtype), logits.shape[1], background)
+    w = _full_weights(_weights_like(weights, logits, "iif_cross_entropy"), logits.shape[1], background)
     return _scaled_cross_entropy(logits, target, w, reduction, ignore_index)
 
 
@@ -160,7 +174,14 @@ def _functorch_active() -> bool:
 
 
 def _scaled_cross_entropy(logits: Tensor, target: Tensor, w: Tensor, reduction: str, ignore_index: int) -> Tensor:
-    """``F.cross_entropy(logits * w, target)``; on CPU, for class indices, through the in-place backward."""
+    """``F.cross_entropy(logits * w, target)``; on CPU, for class indices, through the in-place backward.
+
+    ``"mean"`` over class indices is the sum over the kept targets divided by their number (at
+    least 1), so a batch whose targets are all ``ignore_index`` gives 0, not torch's 0/0 = NaN.
+    """
+    if reduction == "mean" and target.dim() == 1:
+        kept = (target != ignore_index).sum().clamp_min(1)
+        return _scaled_cross_entropy(logits, target, w, "sum", ignore_index) / kept
     if (logits.device.type == "cpu" and target.dim() == 1 and logits.requires_grad and not w.requires_grad
             and logits.dtype in (torch.float32, torch.float64) and torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and not _functorch_active()):
@@ -436,39 +457,3 @@ class FocalLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return focal_loss(logits, target, self.gamma, self.alpha, self.reduction)
-
-
-# ------------------------------------------------------------------------ registry
-
-
-def _iif(counts: ArrayLike, variant: str = "smooth", **kw: Any) -> nn.Module:
-    return IIFCrossEntropy.from_counts(counts, variant, **kw)
-
-
-def _csl(counts: ArrayLike, variant: str = "smooth", **kw: Any) -> nn.Module:
-    return CostSensitiveCrossEntropy.from_counts(counts, variant, **kw)
-
-
-#: Loss names accepted by :func:`build_loss` (and the trainer's ``loss.type``).
-LOSSES: dict[str, Any] = {
-    "ce": lambda counts, **kw: CrossEntropy(**kw),
-    "iif": _iif,
-    "iif_csl": _csl,
-    "balanced_softmax": lambda counts, **kw: BalancedSoftmaxLoss(counts, **kw),
-    "logit_adjusted": lambda counts, **kw: LogitAdjustedLoss(counts, **kw),
-    "ldam": lambda counts, **kw: LDAMLoss(counts, **kw),
-    "focal": lambda counts, **kw: FocalLoss(**kw),
-}
-
-
-def build_loss(name: str, counts: ArrayLike, **kwargs: Any) -> nn.Module:
-    """Build a loss module by name from the training counts ``(C,)``.
-
-    Examples: ``build_loss("iif", counts, variant="raw")``, ``build_loss("ldam", counts, drw_epoch=160)``.
-    """
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
-    try:
-        return LOSSES[name](counts, **kwargs)
-    except TypeError as exc:
-        raise ValueError(f"bad arguments {sorted(kwargs)} for loss {name!r}: {exc}") from exc
