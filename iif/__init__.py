@@ -62,4 +62,36 @@ from .weights import (
     log_prior,
 )
 
+# Multi-label (sigmoid) recognition: losses on multi-hot targets (N, C), post-process IIF of
+# sigmoid logits, per-class AP / mAP with head / medium / tail groups.
+from .losses import (  # noqa: E402
+    MULTILABEL_LOSSES,
+    AsymmetricLoss,
+    BalancedAsymmetricLoss,
+    BinaryCrossEntropy,
+    CLIPContrastiveLoss,
+    DBFocalLoss,
+    IIFBinaryCrossEntropy,
+    SigmoidFocalLoss,
+    asymmetric_loss,
+    bal_class_weights,
+    balanced_asymmetric_loss,
+    binary_cross_entropy,
+    clip_contrastive_loss,
+    db_focal_loss,
+    iif_binary_cross_entropy,
+    sigmoid_focal_loss,
+)
+from .metrics import (  # noqa: E402
+    MULTILABEL_GROUP_THRESHOLDS,
+    average_precision,
+    group_mean_average_precision,
+    mean_average_precision,
+    multilabel_f1,
+    multilabel_groups,
+    summarize_multilabel,
+)
+from .posthoc import multilabel_posthoc_adjustments, multilabel_posthoc_sweep  # noqa: E402
+from .weights import multilabel_counts  # noqa: E402
+
 __version__ = "0.1.0"

@@ -37,7 +37,9 @@ FAMILIES = ("iif", "logit_adjustment", "tau_norm")
 DEFAULT_TAUS: tuple[float, ...] = tuple(i / 4 for i in range(9))
 
 #: Metrics :func:`select_on_validation` can select by, and whether higher is better.
-SELECT_METRICS = {"balanced": True, "top1": True, "nll": False, "ece": False}
+SELECT_METRICS = {"balanced": True, "top1": True, "nll": False, "ece": False,
+                  # multi-label rows (summarize_multilabel): mAP and the thresholded F1 scores
+                  "map": True, "cf1": True, "of1": True}
 
 
 def adjust_logits(logits: Tensor, weights: Tensor, background: bool = False) -> Tensor:
@@ -238,3 +240,67 @@ def select_on_validation(val_rows: Sequence[dict], test_rows: Sequence[dict], me
                    **{f"val_{metric}": best[0]})
         out.append(row)
     return out
+
+
+# ----------------------------------------------------------------------------- multi-label
+
+__all__ += ["multilabel_posthoc_adjustments", "multilabel_posthoc_sweep"]
+
+
+def _multilabel_weights(logits: Tensor, train_counts: ArrayLike, num_images: int,
+                        variants: Sequence[str]) -> Iterator[tuple[str, Tensor]]:
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown IIF variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    counts = check_counts(train_counts, "train_counts")
+    if logits.dim() != 2 or counts.shape[0] != logits.shape[-1]:
+        raise ValueError(f"train_counts have {counts.shape[0]} classes, logits have shape {tuple(logits.shape)}; "
+                         f"expected (N, {counts.shape[0]})")
+    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or num_images < 1:
+        raise ValueError(f"num_images (K, the number of training images) must be a positive integer, "
+                         f"got {num_images!r}")
+    for v in variants:
+        try:
+            # K = training images: in multi-label data sum(counts) counts an image once per label.
+            yield v, compute_weights(counts, v, total=int(num_images))
+        except ValueError as exc:
+            logger.info("post-process IIF %s skipped: %s", v, exc)
+
+
+def multilabel_posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, num_images: int,
+                                   variants: Sequence[str] = VARIANTS, prefix: str = ""
+                                   ) -> Iterator[tuple[Adjustment, Tensor]]:
+    """Post-process IIF of sigmoid logits: yield ``(adjustment, w * z (N, C))`` for every variant.
+
+    ``train_counts`` ``(C,)`` are training images per class and ``num_images`` is ``K`` (see
+    :func:`iif.multilabel_counts`). Each class's binary logit is scaled by its weight,
+    ``sigmoid(w_c z_c)``, the paper's Eq. 4 per class. A variant that the counts make infinite
+    is skipped with a log message.
+
+    A positive weight does not change the order of a class's scores, so it leaves that class's
+    AP (and mAP) unchanged: post-process IIF shows in thresholded metrics (CF1 / OF1 at 0.5) and
+    wherever a weight is negative (``rel`` / ``normit`` for a class in more than half the images).
+    """
+    for v, w in _multilabel_weights(logits, train_counts, num_images, variants):
+        yield Adjustment(f"{prefix}post-process IIF {v}", "iif", v), adjust_logits(logits, w)
+
+
+def multilabel_posthoc_sweep(logits: Tensor, targets: Tensor, train_counts: ArrayLike, num_images: int,
+                             variants: Sequence[str] = VARIANTS, thresholds: Optional[tuple[int, int]] = None,
+                             prob_threshold: float = 0.5, prefix: str = "") -> list[dict]:
+    """Score post-process IIF of every variant on sigmoid ``logits`` ``(N, C)`` against ``targets`` ``(N, C)``.
+
+    One row per :func:`multilabel_posthoc_adjustments` entry: ``method``, ``family``, ``param``
+    plus the metrics of :func:`iif.metrics.summarize_multilabel` (``map``, ``head`` ... ``of1``).
+    Select a variant on validation rows with :func:`select_on_validation` (``metric="map"`` or
+    ``"cf1"``), never on test.
+    """
+    from .metrics import MULTILABEL_GROUP_THRESHOLDS, summarize_multilabel
+
+    thresholds = MULTILABEL_GROUP_THRESHOLDS if thresholds is None else thresholds
+    rows = []
+    for v, w in _multilabel_weights(logits, train_counts, num_images, variants):
+        metrics = summarize_multilabel(logits, targets, train_counts, thresholds,
+                                       transform=lambda z, w=w: adjust_logits(z, w), prob_threshold=prob_threshold)
+        rows.append(dict(method=f"{prefix}post-process IIF {v}", family="iif", param=v, **metrics))
+    return rows

@@ -26,16 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .idx import read_idx
-from .mnist import IDX_FILES, find_idx_file
+from .canvas import CATEGORY_NAMES, load_glyph_pools, paint_canvas
 
 __all__ = ["ToyLVISSpec", "make_toy_lvis", "lvis_frequency", "CATEGORY_NAMES"]
 
 logger = logging.getLogger(__name__)
 
-_GARMENTS = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
-#: Names of the 20 categories before shuffling: garments (Fashion-MNIST) then digits (MNIST).
-CATEGORY_NAMES = _GARMENTS + [f"digit_{d}" for d in range(10)]
 _URL = "http://images.cocodataset.org/"  # LVIS's coco_url prefix, which mmdet strips
 
 
@@ -59,20 +55,6 @@ class ToyLVISSpec:
     seed: int = 0
 
 
-def _load_glyphs(directory: str) -> tuple[np.ndarray, np.ndarray]:
-    paths = [find_idx_file(directory, n) for n in IDX_FILES[:2]]
-    if not all(paths):
-        raise FileNotFoundError(f"{directory!r} lacks the IDX training files {IDX_FILES[:2]}; "
-                                f"run `python -m iif.data.fetch all`")
-    return read_idx(paths[0]), read_idx(paths[1]).astype(np.int64)
-
-
-def _resize(glyph: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(glyph).resize((size, size), Image.BILINEAR))
-
-
 def _rle(mask: np.ndarray) -> dict:
     from pycocotools import mask as mask_utils
 
@@ -81,48 +63,20 @@ def _rle(mask: np.ndarray) -> dict:
 
 
 class _Painter:
-    """Pastes glyphs onto canvases and returns exact annotations."""
+    """Pastes glyphs onto canvases (:func:`iif.data.canvas.paint_canvas`) and returns exact annotations."""
 
     def __init__(self, pools: list[np.ndarray], rng: np.random.Generator, spec: ToyLVISSpec) -> None:
         self.pools, self.rng, self.spec = pools, rng, spec
 
     def paint(self, categories: list[int]) -> tuple[np.ndarray, list[dict]]:
-        rng, spec = self.rng, self.spec
-        h, w = (int(v) for v in rng.integers(spec.min_size, spec.max_size + 1, size=2))
-        canvas = rng.integers(0, 40, size=(h, w, 1)).astype(np.float32) * rng.uniform(0.6, 1.0, size=(1, 1, 3))
-        occupied = np.zeros((h, w), dtype=bool)
-        anns = []
-        for cat in categories:
-            for _ in range(30):  # find a spot that overlaps earlier objects little
-                size = int(rng.integers(40, min(h, w) // 2 + 1))
-                y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-                if occupied[y:y + size, x:x + size].mean() < 0.1:
-                    break
-            pool = self.pools[cat]
-            glyph = _resize(pool[int(rng.integers(len(pool)))], size)
-            mask_local = glyph > 40  # the garment / stroke silhouette
-            if mask_local.sum() < 20:
-                continue
-            region = canvas[y:y + size, x:x + size]
-            colour = rng.uniform(0.5, 1.0, size=3)
-            region[mask_local] = glyph[mask_local, None].astype(np.float32) * colour
-            mask = np.zeros((h, w), dtype=bool)
-            mask[y:y + size, x:x + size] = mask_local
-            # A later object can cover part of an earlier one: keep every mask exact.
-            for a in anns:
-                a["_mask"] &= ~mask
-            occupied |= mask
-            anns.append({"category_index": cat, "_mask": mask})
+        canvas, objects = paint_canvas(categories, self.pools, self.rng, self.spec.min_size, self.spec.max_size)
         out = []
-        for a in anns:
-            m = a.pop("_mask")
-            if m.sum() < 10:
-                continue
+        for cat, m in objects:
             ys, xs = np.nonzero(m)
             x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-            out.append({"category_index": a["category_index"], "bbox": [float(x0), float(y0), float(x1 - x0),
+            out.append({"category_index": cat, "bbox": [float(x0), float(y0), float(x1 - x0),
                         float(y1 - y0)], "area": float(m.sum()), "segmentation": _rle(m)})
-        return np.clip(canvas, 0, 255).astype(np.uint8), out
+        return canvas, out
 
 
 def _assign(counts: list[int], pool: int, rng: np.random.Generator) -> list[list[int]]:
@@ -142,9 +96,7 @@ def make_toy_lvis(out_dir: str, fashion_dir: str, mnist_dir: str, spec: ToyLVISS
     if os.path.exists(out_dir):
         raise FileExistsError(f"{out_dir!r} exists; remove it or choose another directory")
     rng = np.random.default_rng(spec.seed)
-    f_img, f_lbl = _load_glyphs(fashion_dir)
-    m_img, m_lbl = _load_glyphs(mnist_dir)
-    sources = [f_img[f_lbl == k] for k in range(10)] + [m_img[m_lbl == k] for k in range(10)]
+    sources = load_glyph_pools(fashion_dir, mnist_dir)
     order = rng.permutation(len(CATEGORY_NAMES))  # category index i shows source order[i]
     pools = [sources[o] for o in order]
     names = [CATEGORY_NAMES[o] for o in order]

@@ -193,7 +193,7 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=not unsafe_load_allowed())
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+        if "GLOBAL" in str(exc) or _unsafe_globals(path):
             raise _refusal(path, exc) from None
         raise CheckpointError(f"{path!r} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
     except (RuntimeError, EOFError, OSError) as exc:

@@ -124,6 +124,13 @@ class ConfigError(ValueError):
     """A config key or value that the schema rejects."""
 
 
+def _joined(errors: list[str]) -> str:
+    """One line for one problem; a list for several."""
+    if len(errors) == 1:
+        return f"invalid config: {errors[0]}"
+    return "invalid config:\n  " + "\n  ".join(errors)
+
+
 def _type_ok(default: Any, value: Any) -> bool:
     if default is None or value is None:
         return True
@@ -221,7 +228,7 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     errors: list[str] = []
     _check(plain, DEFAULTS, "", errors)
     if errors:  # wrong keys/types first: the checks below assume the types are right
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError(_joined(errors))
     merged = _merge(DEFAULTS, plain)
     if not _DEVICE.match(str(merged["device"])):
         errors.append(f"device={merged['device']!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:<index>', 'mps'")
@@ -242,7 +249,7 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if v not in VARIANTS:
             errors.append(f"evaluate.variants: unknown IIF variant {v!r}; expected some of {list(VARIANTS)}")
     if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError(_joined(errors))
     return merged
 
 

@@ -271,11 +271,11 @@ class Trainer:
             return
         bad = non_finite_entries(self.model.state_dict())
         if bad:
-            kept = f"{self.checkpoint_path} (epoch {epoch})" if epoch > 0 and os.path.isfile(self.checkpoint_path) \
-                else "no checkpoint"
+            kept = (f"the last good checkpoint is {self.checkpoint_path} (epoch {epoch})"
+                    if epoch > 0 and os.path.isfile(self.checkpoint_path) else "no checkpoint was written")
             raise FloatingPointError(
                 f"the model diverged in epoch {epoch + 1}: non-finite values in {', '.join(bad)}; not saved, "
-                f"the last good checkpoint is {kept}. Lower optimizer.lr or check the loss settings")
+                f"{kept}. Lower optimizer.lr or check the loss settings")
         state = dict(
             model=self.model.state_dict(),
             optimizer=self.optimizer.state_dict(),

@@ -44,10 +44,12 @@ def run_state(work_dir: str) -> str | None:
 def _probe(work_dir: str) -> None:
     probe = os.path.join(work_dir, f".write-probe-{os.getpid()}")
     try:
-        with open(probe, "wb") as fh:
-            fh.write(b"\0" * 4096)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise WorkDirError(f"no space left on device in work dir {work_dir!r}") from None

@@ -1,0 +1,369 @@
+"""Faults: a kill mid-save, an unwritable or full work dir, a diverging run, a reused work dir,
+stale cached logits, and checkpoints crafted to run code. Each must leave the last good
+checkpoint in place and say what happened."""
+import builtins
+import errno
+import importlib.util
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from iif.engine import Trainer, load_config
+from iif.engine.checkpoint import CheckpointError, atomic_save, atomic_write_text, load_checkpoint
+from iif.engine.workdir import WorkDirError, prepare_work_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FMNIST = os.path.join(REPO, "configs", "cls", "fashion_mnist_lt")
+SOFTMAX = os.path.join(FMNIST, "softmax.py")
+SMOKE = ["data.fake=True", "data.fake_size=16", "data.batch_size=4", "data.test_batch_size=8", "train.max_iters=1",
+         "schedule.epochs=1", "device=cpu", "model.name=cnn3"]
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _opts(tmp_path, *extra):
+    opts = dict(o.split("=", 1) for o in SMOKE + list(extra))
+    cast = {"True": True, "False": False}
+    out = {}
+    for k, v in opts.items():
+        out[k] = cast.get(v, int(v) if v.lstrip("-").isdigit() else float(v) if v.replace(".", "").replace(
+            "e", "").replace("-", "").isdigit() else v)
+    out["work_dir"] = str(tmp_path / "run")
+    return out
+
+
+# ------------------------------------------------------------------------- work dirs
+
+
+def test_a_second_run_is_refused_then_resumed_or_overwritten(tmp_path, capsys):
+    train = _tool("train_cls").main
+    args = ["--config", SOFTMAX, "--work-dir", str(tmp_path), "--cfg-options", *SMOKE]
+    assert train(args) == 0
+    before = os.path.getmtime(tmp_path / "last.pth")
+    capsys.readouterr()
+    assert train(args) == 2
+    err = capsys.readouterr().err
+    assert "already holds a finished run (1 epoch(s) logged" in err and "--resume" in err and "--overwrite" in err
+    assert os.path.getmtime(tmp_path / "last.pth") == before  # untouched
+    assert train(args + ["--resume"]) == 0  # a finished run is re-evaluated, not retrained
+    assert load_checkpoint(str(tmp_path / "last.pth"))["epoch"] == 0
+    assert train(args[:4] + ["--overwrite", "--cfg-options", *SMOKE, "seed=1"]) == 0
+    assert load_checkpoint(str(tmp_path / "last.pth"))["config"]["seed"] == 1
+
+
+def test_readme_commands_use_their_own_work_dirs():
+    """Following the README in order must not overwrite a run another command builds on."""
+    import argparse
+    import shlex
+
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser()  # the options of tools/train_cls.py that decide the work dir
+    parser.add_argument("--config")
+    parser.add_argument("--work-dir")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    with open(os.path.join(REPO, "README.md")) as fh:
+        text = fh.read().replace("\\\n", " ")
+    dirs = {}
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if not line.startswith("python tools/train_cls.py") or "CONFIG" in line:
+            continue
+        args, _ = parser.parse_known_args(shlex.split(line)[2:])
+        options = dict(args.cfg_options)
+        if args.work_dir:
+            options["work_dir"] = args.work_dir
+        cfg = load_config(os.path.join(REPO, args.config), options)
+        assert cfg["work_dir"] not in dirs, f"{line!r} writes where {dirs.get(cfg['work_dir'])!r} does"
+        dirs[cfg["work_dir"]] = line
+    assert len(dirs) >= 2
+
+
+def test_unwritable_work_dir_is_found_before_training(tmp_path, monkeypatch):
+    target = str(tmp_path / "ro")
+    real_open = os.open
+
+    def deny(path, *a, **kw):
+        if str(path).startswith(target):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", deny)
+    with pytest.raises(WorkDirError, match=r"'.*/ro' is not writable \(Read-only file system\)"):
+        prepare_work_dir(target)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(WorkDirError, match="not writable"):
+            prepare_work_dir(str(ro))
+    finally:
+        ro.chmod(0o700)
+
+
+def test_full_disk_at_start(tmp_path, monkeypatch):
+    real_write = os.write
+
+    def full(fd, data):
+        if len(data) == 4096:  # the probe
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(WorkDirError, match="no space left on device"):
+        prepare_work_dir(str(tmp_path / "wd"))
+    assert os.listdir(tmp_path / "wd") == []  # no probe left behind
+
+
+@pytest.mark.parametrize("how", ["oserror", "torch"])
+def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, how):
+    path = str(tmp_path / "last.pth")
+    atomic_save({"model": {"w": torch.ones(3)}}, path)
+
+    def failing_save(obj, fh):
+        fh.write(b"x" * 100)
+        if how == "oserror":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        # what torch.save's C++ writer raises on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0: file write failed")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match=r"no space left on device while writing '.*last.pth'"):
+        atomic_save({"model": {"w": torch.zeros(3)}}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["last.pth"]  # the temporary file is gone
+
+
+def test_output_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text("x", str(tmp_path / "a.txt"))
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "a.txt").st_mode & 0o777) == 0o644
+
+
+@pytest.mark.slow
+def test_kill_during_a_checkpoint_write(tmp_path):
+    """SIGKILL while epoch 2's checkpoint is half written: epoch 1's stays valid, the temporary file
+    is cleaned up at the next start, and --resume finishes the run."""
+    wd = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import sys, time, torch
+        sys.path.insert(0, {REPO!r})
+        from iif.engine import Trainer, load_config
+        real = torch.save
+        calls = []
+        def slow_save(obj, fh, *a, **kw):
+            calls.append(1)
+            if len(calls) == 2:          # epoch 2: write part of the file, then hang
+                fh.write(b"partial")
+                fh.flush()
+                print("SAVING", flush=True)
+                time.sleep(60)
+            return real(obj, fh, *a, **kw)
+        torch.save = slow_save
+        opts = {{"data.fake": True, "data.fake_size": 16, "data.batch_size": 4, "train.max_iters": 1,
+                "schedule.epochs": 3, "device": "cpu", "model.name": "cnn3", "work_dir": {str(wd)!r}}}
+        Trainer(load_config({SOFTMAX!r}, opts)).fit()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        for line in proc.stdout:
+            if "SAVING" in line:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    stale = [f for f in os.listdir(wd) if f.endswith(".tmp")]
+    assert stale, "the kill should have left the half-written temporary file"
+    assert load_checkpoint(str(wd / "last.pth"))["epoch"] == 0  # epoch 1 of 3, intact
+    opts = _opts(tmp_path, "schedule.epochs=3")
+    trainer = Trainer(load_config(SOFTMAX, opts), resume=True)
+    assert not [f for f in os.listdir(wd) if f.endswith(".tmp")]
+    assert trainer.start_epoch == 1
+    trainer.fit()
+    assert load_checkpoint(str(wd / "last.pth"))["epoch"] == 2
+
+
+# ---------------------------------------------------------------------- divergence
+
+
+def test_nan_mid_run_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    trainer = Trainer(load_config(SOFTMAX, _opts(tmp_path, "schedule.epochs=3")))
+    real = trainer.train_one_epoch
+
+    def poisoned(epoch):
+        record = real(epoch)
+        if epoch == 1:  # a BatchNorm statistic blows up in epoch 2 while the loss stays finite
+            next(b for n, b in trainer.model.named_buffers() if n.endswith("running_var")).fill_(float("inf"))
+        return record
+
+    monkeypatch.setattr(trainer, "train_one_epoch", poisoned)
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 2: non-finite values in .*running_var.*"
+                                                 r"last good checkpoint is .*last.pth \(epoch 1\)"):
+        trainer.fit()
+    ckpt = load_checkpoint(os.path.join(trainer.work_dir, "last.pth"))
+    assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not os.path.exists(os.path.join(trainer.work_dir, "results.json"))
+
+
+def test_huge_lr_is_an_error_not_a_result(tmp_path, capsys):
+    code = _tool("train_cls").main(["--config", SOFTMAX, "--work-dir", str(tmp_path), "--cfg-options", *SMOKE,
+                                    "optimizer.lr=1e6", "train.max_iters=3", "data.fake_size=32", "model.head=linear"])
+    err = capsys.readouterr().err
+    assert code == 2 and ("diverged" in err or "loss is" in err), err
+    assert not os.path.exists(tmp_path / "results.json")
+
+
+def test_nan_logits_are_not_scored():
+    from iif.engine.report import Predictions, evaluate_predictions
+
+    logits = torch.randn(6, 3)
+    logits[2, 1] = float("nan")
+    pred = Predictions(splits={"test": (logits, torch.tensor([0, 1, 2, 0, 1, 2]))}, train_counts=torch.tensor(
+        [5, 3, 1]).numpy())
+    with pytest.raises(FloatingPointError, match="1 of 18 evaluation logits are NaN or inf"):
+        evaluate_predictions(pred)
+
+
+def test_reproduce_fails_when_every_cell_fails(tmp_path, capsys):
+    code = _tool("reproduce").main(["--datasets", "fashion_mnist_lt", "--seeds", "0", "--methods", "softmax",
+                                    "--work-root", str(tmp_path), "--cfg-options", *SMOKE, "optimizer.lr=1e6",
+                                    "train.max_iters=3", "data.fake_size=32", "model.head=linear"])
+    err = capsys.readouterr().err
+    assert code == 1 and "every cell failed" in err and "softmax seed 0" in err, err
+    assert not os.path.exists(tmp_path / "results.md")
+
+
+# -------------------------------------------------------------------- cached logits
+
+
+def test_test_cls_recomputes_when_the_config_changes(tmp_path, capsys):
+    wd = tmp_path / "run"
+    assert _tool("train_cls").main(["--config", SOFTMAX, "--work-dir", str(wd), "--cfg-options", *SMOKE]) == 0
+    test = _tool("test_cls").main
+    ckpt = str(wd / "last.pth")
+    assert test(["--checkpoint", ckpt]) == 0
+    assert "ran the model once" in capsys.readouterr().out
+    assert test(["--checkpoint", ckpt]) == 0
+    assert "reused saved logits" in capsys.readouterr().out
+    # A changed test-time option changes the logits: the cache must not answer for it.
+    assert test(["--checkpoint", ckpt, "--cfg-options", "data.test_transform.image_size=24"]) == 0
+    assert "ran the model once" in capsys.readouterr().out
+    assert test(["--checkpoint", ckpt, "--config", SOFTMAX, "--cfg-options", *SMOKE]) == 0
+    assert "ran the model once" in capsys.readouterr().out  # the stored config, not the file's, was cached
+
+
+# ------------------------------------------------------------- code in a checkpoint
+
+
+class _Evil:
+    """Unpickling this creates a file: a stand-in for arbitrary code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (builtins.open, (self.marker, "w"))
+
+
+@pytest.fixture
+def evil(tmp_path):
+    marker = str(tmp_path / "PWNED")
+    path = str(tmp_path / "evil.pth")
+    torch.save({"model": {"w": torch.ones(1)}, "payload": _Evil(marker)}, path)
+    legacy = str(tmp_path / "evil_legacy.pth")
+    torch.save({"model": {}, "payload": _Evil(marker)}, legacy, _use_new_zipfile_serialization=False)
+    # prove the files work as weapons: an unsafe load creates the marker
+    torch.load(path, weights_only=False)
+    assert os.path.exists(marker)
+    os.unlink(marker)
+    return path, legacy, marker
+
+
+def test_every_loading_path_refuses_a_crafted_checkpoint(evil, tmp_path, capsys):
+    path, legacy, marker = evil
+    for p in (path, legacy):
+        with pytest.raises(CheckpointError, match="refuses|not a readable"):
+            load_checkpoint(p)
+    with pytest.raises(CheckpointError, match=r"needs io.open.*--unsafe-load"):
+        load_checkpoint(path)
+    # test_cls --checkpoint
+    assert _tool("test_cls").main(["--checkpoint", path, "--out-dir", str(tmp_path / "eval")]) == 2
+    # a decoupled stage's load_from
+    assert _tool("train_cls").main(["--config", os.path.join(FMNIST, "decoupled_iif.py"), "--work-dir",
+                                    str(tmp_path / "dec"), "--cfg-options", *SMOKE,
+                                    f"strategy.load_from={path}"]) == 2
+    # --resume from a planted last.pth
+    os.makedirs(tmp_path / "res")
+    with open(path, "rb") as src, open(tmp_path / "res" / "last.pth", "wb") as dst:
+        dst.write(src.read())
+    assert _tool("train_cls").main(["--config", SOFTMAX, "--work-dir", str(tmp_path / "res"), "--resume",
+                                    "--cfg-options", *SMOKE]) == 2
+    err = capsys.readouterr().err
+    assert err.count("safe loading") >= 3, err
+    assert not os.path.exists(marker)
+
+
+def test_unsafe_load_is_an_explicit_flag(evil, tmp_path):
+    path, _, marker = evil
+    _tool("test_cls").main(["--checkpoint", path, "--out-dir", str(tmp_path / "eval"), "--unsafe-load"])
+    assert os.path.exists(marker)  # only with the flag: the documented escape hatch works
+    with pytest.raises(CheckpointError):  # and the switch does not outlive the call
+        load_checkpoint(path)
+
+
+def test_mmengine_checkpoints_load_safely_and_crafted_ones_do_not(tmp_path):
+    pytest.importorskip("mmengine")
+    from mmengine.logging import HistoryBuffer, MessageHub
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from iif.safe_load import allow_mmengine_checkpoints
+
+    hub = MessageHub.get_instance("iif-test")
+    hub.update_scalar("train/loss", 0.5)
+    hub.update_scalar("train/loss", 0.25)
+    hub.update_info("iter", 3)
+    path = str(tmp_path / "epoch_1.pth")
+    torch.save({"meta": {"epoch": 1, "cfg": "model = dict()", "dataset_meta": {"classes": ("a", "b")}},
+                "state_dict": {"w": torch.ones(2)}, "message_hub": hub.state_dict(),
+                "optimizer": torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1).state_dict()}, path)
+    allow_mmengine_checkpoints()
+    ckpt = _load_checkpoint(path, map_location="cpu")  # what Runner.resume / load_from call
+    buf = ckpt["message_hub"]["log_scalars"]["train/loss"]
+    assert isinstance(buf, HistoryBuffer) and float(buf.mean()) == pytest.approx(0.375)
+
+    marker = str(tmp_path / "PWNED")
+    torch.save({"state_dict": {}, "x": _Evil(marker)}, str(tmp_path / "evil.pth"))
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint(str(tmp_path / "evil.pth"), map_location="cpu")
+
+    class Sneaky:  # the allowed getattr must not reach anything but HistoryBuffer's statistics
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, "register_statistics"))
+
+    torch.save({"x": Sneaky()}, str(tmp_path / "sneaky.pth"))
+    with pytest.raises(pickle.UnpicklingError, match="register_statistics"):
+        torch.load(str(tmp_path / "sneaky.pth"), weights_only=True)
+    assert not os.path.exists(marker)
