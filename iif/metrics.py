@@ -291,14 +291,15 @@ def _check_multilabel_scores(scores: ArrayLike | Tensor, targets: ArrayLike | Te
     finite = np.isfinite(s)
     if not finite.all():
         i, j = np.argwhere(~finite)[0]
-        raise ValueError(f"{name}: scores must be finite; entry ({i}, {j}) of the {tuple(s.shape)} scores is {s[i, j]}")
+        raise ValueError(f"{name}: scores must be finite; entry ({i}, {j}) of the {tuple(s.shape)} scores is "
+                         f"{s[i, j].item()}")
     if t.dtype != np.bool_:
         if not np.issubdtype(t.dtype, np.number):
             raise ValueError(f"{name}: targets must be 0/1 multi-hot labels, got dtype {t.dtype}")
         bad = (t != 0) & (t != 1)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise ValueError(f"{name}: targets must be 0/1 multi-hot labels; entry ({i}, {j}) is {t[i, j]!r}")
+            raise ValueError(f"{name}: targets must be 0/1 multi-hot labels; entry ({i}, {j}) is {t[i, j].item()!r}")
         t = t != 0
     return s, t
 

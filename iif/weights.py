@@ -241,7 +241,7 @@ def multilabel_counts(targets: ArrayLike) -> tuple[np.ndarray, int]:
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"targets must be 0/1 (hard multi-hot labels) to count image frequencies; "
-                f"entry ({row}, {col}) of the {tuple(arr.shape)} matrix is {arr[row, col]!r}"
+                f"entry ({row}, {col}) of the {tuple(arr.shape)} matrix is {arr[row, col].item()!r}"
             )
     counts = np.count_nonzero(arr, axis=0).astype(np.int64)
     return counts, int(arr.shape[0])

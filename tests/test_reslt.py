@@ -3,6 +3,8 @@ a ResLT model through the trainer (resume, decoupled stages), tools/test_cls.py 
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -153,7 +155,8 @@ def test_empty_batch_gives_zero_with_gradient():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(beta=1.5), r"beta must be a number in \[0, 1\], got 1.5"),
-    (dict(groups=torch.tensor([0, 1, 3, 2])), r"groups must hold 0 \(head\), 1 \(medium\) or 2 \(tail\); got values \[3\]"),
+    (dict(groups=torch.tensor([0, 1, 3, 2])),
+     r"groups must hold 0 \(head\), 1 \(medium\) or 2 \(tail\); got values \[3\]"),
     (dict(groups=torch.tensor([0, 1, 2])), r"groups must be a \(4,\) integer tensor"),
     (dict(iif_on="head"), r"unknown iif_on 'head'; expected one of \['fused', 'branches', 'both'\]"),
     (dict(reduction="avg"), r"unknown reduction 'avg'"),
@@ -293,6 +296,27 @@ def test_test_time_gamma_and_dropped_branches():
         build_reslt_model("cnn3", 5, form="fc")
 
 
+def test_report_tau_norm_of_the_fused_logits_is_test_time_gamma():
+    """The report's post-hoc tau-norm of a ResLT model (bias counted once per kept branch) gives
+    exactly the logits of the same model with test-time gamma = tau."""
+    from iif.engine.report import classifier_parameters
+
+    torch.manual_seed(0)
+    model = build_reslt_model("cnn3", 5, head="linear", in_chans=1)
+    model.set_active_branches([True, False, True])
+    with torch.no_grad():
+        model.head.bias.uniform_(-1.0, 1.0)
+        model.head.weight.mul_(torch.linspace(0.5, 3.0, 5).unsqueeze(1))
+    model.eval()
+    x = torch.randn(4, 1, 28, 28)
+    z = model(x)
+    weight, bias, kind = model.fused_classifier(*classifier_parameters(model.head))
+    assert kind == "linear" and torch.allclose(bias, 2 * model.head.bias)
+    model.gamma = 0.7
+    torch.testing.assert_close(iif.posthoc.tau_normalized_logits(z, weight, bias, 0.7), model(x))
+    assert model.fused_classifier(weight, bias, kind)[2] == "other"  # gamma > 0: not tau-normed twice
+
+
 def test_classifier_retraining_freezes_the_branches():
     model = build_reslt_model("cnn3", 5, in_chans=1)
     model.set_trainable("classifier").train()
@@ -336,8 +360,8 @@ def test_reslt_trains_resumes_exactly_and_evaluates_through_test_cls(tmp_path, m
     assert straight.criterion.groups.tolist() == iif.reslt_groups(FAKE_COUNTS).tolist()
     before = _params(straight.model)
     straight.fit()
-    moved = [k for k in before if k.startswith("branches.") and not torch.equal(before[k], straight.model.state_dict()[k])]
-    assert moved  # the branch BatchNorms train
+    trained = straight.model.state_dict()
+    assert [k for k in before if k.startswith("branches.") and not torch.equal(before[k], trained[k])]  # they train
 
     original_save = Trainer._save
 
@@ -406,3 +430,20 @@ def test_reproduce_cells_with_reslt_rows(tmp_path, monkeypatch):
     assert by["reslt_iif"]["row"]["method"] == "as trained (ResLT beta=0.5 + IIF smooth (both))"
     pred = np.load(os.path.join(tmp_path, "fashion_mnist_lt", "seed0", "reslt_iif", "eval", "predictions.npz"))
     assert "predict_weights" in pred.files  # IIF on the fused logits: the model predicts with w * z
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_gloo(tmp_path):
+    """torchrun, 2 CPU processes: the branch logits go through DistributedDataParallel's forward."""
+    wd = tmp_path / "ddp"
+    opts = dict(SMOKE, **{"work_dir": str(wd), "data.batch_size": 8})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
+           os.path.join(REPO, "tools", "train_cls.py"), "--config", os.path.join(FMNIST, "reslt.py"),
+           "--cfg-options"] + [f"{k}={v}" for k, v in opts.items()]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ckpt = load_checkpoint(str(wd / "last.pth"))
+    assert ckpt["epoch"] == 0 and np.isfinite(ckpt["history"][0]["train_loss"])
+    assert "branch_active" in ckpt["model"]
+    assert json.loads((wd / "results.json").read_text())["rows"][0]["method"] == "ResLT beta=0.5"

@@ -16,9 +16,13 @@ from .folder import FolderLTDataset, read_image
 from .idx import read_idx
 from .longtail import PROFILES, long_tailed_counts, select_held_out, select_long_tailed, select_split
 from .mnist import MNISTLT, FashionMNISTLT
+from .multilabel import (COCOMLT, VOCMLT, MultiLabelDataset, MultiLabelSplitFileDataset, load_class_pickle,
+                         parse_multilabel_split_file)
 from .registry import DATASETS, build_dataset
-from .samplers import SAMPLER_MODES, ClassAwareSampler, build_sampler, repeat_factors
+from .samplers import (MULTILABEL_SAMPLER_MODES, SAMPLER_MODES, ClassAwareSampler, MultiLabelClassAwareSampler,
+                       OccurrenceSampler, build_multilabel_sampler, build_sampler, repeat_factors)
 from .splitfile import INat2018, ImageNetLT, PlacesLT, SplitFileDataset, parse_split_file
+from .toy_mlt import ToyMLT, ToyMLTSpec, generate_toy_mlt
 from .transforms import AUTOAUGMENT_POLICIES, DATASET_STATS, Cutout, build_transform
 
 __all__ = [
@@ -51,4 +55,9 @@ __all__ = [
     "build_sampler",
     "SAMPLER_MODES",
     "repeat_factors",
+]
+__all__ += [
+    "MultiLabelDataset", "MultiLabelSplitFileDataset", "VOCMLT", "COCOMLT", "ToyMLT", "ToyMLTSpec", "generate_toy_mlt",
+    "parse_multilabel_split_file", "load_class_pickle", "OccurrenceSampler", "MultiLabelClassAwareSampler",
+    "build_multilabel_sampler", "MULTILABEL_SAMPLER_MODES",
 ]

@@ -54,7 +54,7 @@ def read_image(path: str, grayscale: bool = False) -> torch.Tensor:
         raise ValueError(f"unreadable image {path!r}: {exc}") from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return torch.from_numpy(np.array(arr.transpose(2, 0, 1), order="C"))  # one writable copy, channels first
 
 
 def _check_header(path: str) -> tuple[int, int]:

@@ -7,7 +7,9 @@ from .base import LTDataset, Transform
 from .cifar import CIFAR10LT, CIFAR100LT
 from .folder import FolderLTDataset
 from .mnist import MNISTLT, FashionMNISTLT
+from .multilabel import COCOMLT, VOCMLT
 from .splitfile import INat2018, ImageNetLT, PlacesLT
+from .toy_mlt import ToyMLT
 
 __all__ = ["DATASETS", "build_dataset", "check_dataset_options"]
 
@@ -21,6 +23,10 @@ DATASETS: dict[str, type[LTDataset]] = {
     "places_lt": PlacesLT,
     "inat2018": INat2018,
     "folder_lt": FolderLTDataset,
+    # multi-label (class attribute multilabel = True): targets (N, C) multi-hot
+    "voc_mlt": VOCMLT,
+    "coco_mlt": COCOMLT,
+    "toy_mlt": ToyMLT,
 }
 
 

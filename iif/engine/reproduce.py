@@ -73,7 +73,11 @@ METHODS: tuple[Method, ...] = (
     Method("ldam_drw", "LDAM-DRW", "train", "ldam_drw"),
     Method("crt", "cRT", "decoupled", "crt"),
     Method("lws", "LWS", "decoupled", "lws"),
-    Method("tau_norm", "tau-norm (tau chosen on val)", "posthoc", pick=f"val:{GROUP_LABELS['tau_norm']}"),
+    # tau-normalisation rescales the rows of a linear classifier (a cosine head only uses their
+    # directions), so it adjusts a softmax model of the same recipe with a linear head.
+    Method("softmax_linear", "softmax (CE), linear head", "train", "softmax_linear"),
+    Method("tau_norm", "tau-norm of the linear-head softmax (tau chosen on val)", "posthoc",
+           pick=f"val:{GROUP_LABELS['tau_norm']}", source="softmax_linear"),
     # ResLT (Cui et al., TPAMI 2022), opt-in: --methods softmax iif_csl reslt reslt_official ...
     Method("reslt", "ResLT (beta 0.5)", "train", "reslt", default=False),
     Method("reslt_official", "ResLT (beta as the official code picks)", "train", "reslt_official", default=False),

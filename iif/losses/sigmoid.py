@@ -16,6 +16,7 @@ need the number of training images ``K`` take it as ``num_images``; count it wit
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -382,15 +383,20 @@ def db_negative_bias(counts: ArrayLike, num_images: int, init_bias: float = 0.05
     *added* to every logit before the negative scaling. The paper writes ``z - nu`` with
     ``nu = kappa b_hat``; the code, which produced the published numbers, is followed.
     """
-    n = check_counts(counts, "counts")
+    return torch.as_tensor(_db_bias(check_counts(counts, "counts"), num_images, init_bias, neg_scale),
+                           dtype=torch.float32)
+
+
+def _db_bias(n: np.ndarray, num_images: Any, init_bias: float, neg_scale: float) -> np.ndarray:
+    """:func:`db_negative_bias` in float64."""
     k = _check_num_images(n, num_images, "db_negative_bias")
     if init_bias == 0:
-        return torch.zeros(len(n), dtype=torch.float32)
+        return np.zeros(len(n))
     bad = np.flatnonzero((n == 0) | (n == k))
     if bad.size:
         raise ValueError(f"the DB-Focal bias log(N / n_c - 1) is infinite for classes in no image or in every "
                          f"one of the N={k} images: {_name_classes(bad)}; use init_bias=0")
-    return torch.as_tensor(-np.log(k / n - 1.0) * init_bias / neg_scale, dtype=torch.float32)
+    return -np.log(k / n - 1.0) * init_bias / neg_scale
 
 
 def db_rebalance_weights(targets: Tensor, freq_inv: Tensor, alpha: float = 0.1, beta: float = 10.0,
@@ -402,9 +408,13 @@ def db_rebalance_weights(targets: Tensor, freq_inv: Tensor, alpha: float = 0.1, 
     positives and negatives alike. ``freq_inv`` is ``1 / n`` ``(C,)``. An image without
     positive labels gets ``r = inf``, weight ``1 + alpha``, as the reference code's division does.
     """
-    denom = targets @ freq_inv  # (N,): sum of 1/n_c over the image's classes
-    r = freq_inv.unsqueeze(0) / denom.unsqueeze(1)  # inf where denom == 0
-    return torch.sigmoid(beta * (r - mu)) + alpha
+    denom = (targets @ freq_inv).unsqueeze(1)  # (N, 1): sum of 1/n_c over the image's classes
+    has_pos = denom > 0
+    r = freq_inv.unsqueeze(0) / torch.where(has_pos, denom, torch.ones_like(denom))
+    # r -> inf for an image without labels: the limit of beta (r - mu) (beta = 0 would give 0 * inf).
+    limit = math.copysign(math.inf, beta) if beta != 0 else 0.0
+    arg = torch.where(has_pos, beta * (r - mu), torch.full_like(r, limit))
+    return torch.sigmoid(arg) + alpha
 
 
 def _db_focal(z: Tensor, y: Tensor, freq_inv: Tensor, bias: Tensor, gamma: float, alpha: float, beta: float,
@@ -457,13 +467,15 @@ def db_focal_loss(logits: Tensor, targets: Tensor, counts: ArrayLike, num_images
     n = check_counts(counts, "counts")
     if n.shape[0] != logits.shape[1]:
         raise ValueError(f"db_focal_loss: counts have {n.shape[0]} classes, logits {tuple(logits.shape)}")
-    bias = db_negative_bias(n, num_images, init_bias, neg_scale)
+    bias = _db_bias(n, num_images, init_bias, neg_scale)
+    _freq_inv(n)  # refuses classes without training images
     empty = _empty_multilabel(logits, reduction)
     if empty is not None:
         return empty
-    freq_inv = _freq_inv(n).to(device=logits.device, dtype=logits.dtype)
-    loss = _db_focal(logits, y, freq_inv, bias.to(device=logits.device, dtype=logits.dtype), float(gamma),
-                     alpha, beta, mu, neg_scale, balance)
+    # The per-class vectors in the logits' precision (float64 logits get float64 vectors).
+    as_logits = dict(device=logits.device, dtype=logits.dtype)
+    loss = _db_focal(logits, y, torch.as_tensor(1.0 / n, **as_logits), torch.as_tensor(bias, **as_logits),
+                     float(gamma), alpha, beta, mu, neg_scale, balance)
     return _reduce(loss, reduction)
 
 

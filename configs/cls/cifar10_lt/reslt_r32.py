@@ -1,8 +1,9 @@
 # ResLT (Cui et al., TPAMI 2022), the official CIFAR recipe (jiequancui/ResLT, CIFAR/
 # cifarTrain_reslt_cifar10.py and sh/CIFAR10): ResNet-32 with three BatchNorm branches on its last
 # feature map, one shared pooling and one shared linear classifier; 200 epochs, batch 128, SGD
-# (Nesterov, momentum 0.9) lr 0.1, weight decay 5e-4, 5 warm-up epochs, LR x0.1 at epochs 160 and
-# 180; random crop + flip only (no AutoAugment, no mixup); no test-time gamma.
+# (Nesterov, momentum 0.9) lr 0.1, weight decay 5e-4, 5 warm-up epochs (from lr/3; the official
+# code steps once per epoch, here per iteration), LR x0.1 at epochs 160 and 180; random crop + flip
+# only (no AutoAugment, no mixup); no test-time gamma.
 # beta by imbalance factor, as the official runs (beta -> 1 as the imbalance grows):
 #   IF 100: 0.998 (this file); IF 50: --cfg-options data.kwargs.imbalance_factor=50 loss.beta=0.998;
 #   IF 10:  --cfg-options data.kwargs.imbalance_factor=10 loss.beta=0.96
@@ -18,4 +19,5 @@ model = dict(name="resnet32", head="linear", reslt=dict(enabled=True, form="bn",
 mixup = dict(alpha=0.0)
 loss = dict(type="reslt", beta=0.998)
 optimizer = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-schedule = dict(epochs=200, type="multistep", milestones=[160, 180], gamma=0.1, warmup_epochs=5)
+schedule = dict(epochs=200, type="multistep", milestones=[160, 180], gamma=0.1, warmup_epochs=5,
+                warmup_start_factor=1 / 3)
