@@ -307,7 +307,7 @@ def _check_multilabel_scores(scores: ArrayLike | Tensor, targets: ArrayLike | Te
 def _sorted_keys(s: np.ndarray, t: np.ndarray) -> np.ndarray:
     """One sorted int64 key per entry of ``(N, C)`` scores: ``class << 34 | rank << 1 | label``.
 
-    ``rank`` is an order-preserving integer image of the score below ``2^33`` (equal scores, equal
+    ``rank`` is an order-preserving integer image of the score below ``2^32`` (equal scores, equal
     ranks): for float32 the bit pattern itself (negative floats get their magnitude bits flipped),
     otherwise the score's index among the distinct values. After one flat sort the keys run class
     by class, each class's scores increasing, tied scores adjacent (their order within a tie does

@@ -233,7 +233,7 @@ def test_cifar_errors(cifar_root, tmp_path):
 
 def test_build_dataset_errors(cifar_root):
     assert set(DATASETS) == {"cifar10_lt", "cifar100_lt", "fashion_mnist_lt", "mnist_lt", "imagenet_lt",
-                             "places_lt", "inat2018", "folder_lt"}
+                             "places_lt", "inat2018", "folder_lt", "voc_mlt", "coco_mlt", "toy_mlt"}
     with pytest.raises(ValueError, match="unknown dataset 'cifar10'.*cifar10_lt"):
         build_dataset("cifar10", cifar_root, "train")
     with pytest.raises(ValueError, match="unknown split 'test' for INat2018.*'train', 'val'"):

@@ -240,18 +240,21 @@ def test_ldam_drw_schedule(batch):
 
 def test_build_loss_by_name(batch):
     logits, target = batch
-    assert set(L.LOSSES) == {"ce", "iif", "iif_csl", "balanced_softmax", "logit_adjusted", "ldam", "focal", "reslt"}
+    assert set(L.LOSSES) == {"ce", "iif", "iif_csl", "balanced_softmax", "logit_adjusted", "ldam", "focal",
+                             "reslt"} | L.MULTILABEL_LOSSES
     for name in L.LOSSES:
         if name == "reslt":  # takes branch logits (3, N, C) and a beta: tests/test_reslt.py
+            continue
+        if name in L.MULTILABEL_LOSSES:  # multi-hot targets (N, C): tests/test_multilabel.py
             continue
         loss = L.build_loss(name, COUNTS).double()(logits, target)
         assert torch.isfinite(loss), name
     iif_raw = L.build_loss("iif", COUNTS, variant="raw").double()
     torch.testing.assert_close(iif_raw(logits, target),
                                L.iif_cross_entropy(logits, target, iif.compute_weights(COUNTS, "raw").double()))
-    with pytest.raises(ValueError, match=r"unknown loss 'softmax'; expected one of \['balanced_softmax', 'ce'"):
+    with pytest.raises(ValueError, match=r"unknown loss 'softmax'; expected one of \['asl', 'bal', 'balanced_softmax'"):
         L.build_loss("softmax", COUNTS)
-    with pytest.raises(ValueError, match=r"bad arguments \['gama'\] for loss 'focal'"):
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['loss.gama'\] for loss 'focal'; expected some of \['alpha', 'gamma'"):
         L.build_loss("focal", COUNTS, gama=2)
 
 

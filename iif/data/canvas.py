@@ -81,7 +81,8 @@ def paint_canvas(categories: Sequence[int], pools: Sequence[np.ndarray], rng: np
     low, high = object_size
     high = min(h, w) // 2 if high is None else high
     if not 1 <= low <= high <= min(h, w):
-        raise ValueError(f"object_size {object_size} does not fit a {h}x{w} canvas; expected 1 <= low <= high <= {min(h, w)}")
+        raise ValueError(f"object_size {object_size} does not fit a {h}x{w} canvas; "
+                         f"expected 1 <= low <= high <= {min(h, w)}")
     objects: list[tuple[int, np.ndarray]] = []
     for cat in categories:
         for _ in range(attempts):  # find a spot that overlaps earlier objects little

@@ -287,7 +287,8 @@ class MultiLabelSplitFileDataset(MultiLabelDataset):
         freq = np.asarray(data["class_freq"]).astype(np.int64).ravel()
         counts = self.class_counts()
         if freq.shape != counts.shape or np.any(freq != counts):
-            bad = np.flatnonzero(freq != counts) if freq.shape == counts.shape else np.arange(min(len(freq), len(counts)))
+            same_shape = freq.shape == counts.shape
+            bad = np.flatnonzero(freq != counts) if same_shape else np.arange(min(len(freq), len(counts)))
             raise ValueError(
                 f"{path!r} disagrees with {self.split_file!r}: class_freq {freq[bad[:10]].tolist()} vs counted "
                 f"{counts[bad[:10]].tolist()} images for classes {bad[:10].tolist()} (shapes {freq.shape} / "

@@ -236,6 +236,8 @@ def asymmetric_loss(logits: Tensor, targets: Tensor, gamma_pos: float = 0.0, gam
     shifted probability ``p_m = max(p - clip, 0)`` (the paper's margin ``m``). Defaults: the
     paper's ``gamma_neg = 4``, ``gamma_pos = 0``, ``m = 0.05``. ``detach_focal=True`` treats the
     focusing weights as constants, as the reference code's ``disable_torch_grad_focal_loss``.
+    The authors' code sums over the batch (``reduction="sum"``; learning rates tuned for it);
+    TailCLIP's copy, like every loss here by default, takes the mean.
     """
     gamma_pos, gamma_neg = _check_gamma(gamma_pos, "gamma_pos"), _check_gamma(gamma_neg, "gamma_neg")
     clip = _check_clip(clip)
