@@ -20,7 +20,7 @@ from iif.models import (
 )
 
 SMALL = ("resnet32", "se_resnet32", "cnn3")
-TIMM = ("se_resnet50", "se_resnext50_32x4d", "se_resnet152", "resnet50")
+TIMM = ("se_resnet50", "se_resnext50_32x4d", "se_resnet152", "resnet50", "resnext50_32x4d")
 NUM_CLASSES = 7
 
 # ResNet-32, option-A shortcuts, counted by hand (He et al. 2016 report 0.46M):

@@ -90,7 +90,7 @@ def test_mean_std_by_hand_missing_seeds_and_unavailable_methods():
     assert "### toy (test split; seeds 0, 1, 2; 6 min of compute)" in text
     assert "| softmax (CE) | 82.0 ± 2.0 | 82.0 ± 2.0 | 82.0 ± 2.0 | - | - | 5.0 ± 0.0 | 0.500 ± 0.000 |" in text
     assert "| LWS | 70.5 ± 0.7 (2/3) |" in text
-    assert "| tau-norm (tau chosen on val) | n/a |" in text and "not available: cosine head" in text
+    assert "| tau-norm of the linear-head softmax (tau chosen on val) | n/a |" in text and "not available: cosine head" in text
 
 
 def test_errors_before_any_training(tmp_path):

@@ -23,6 +23,8 @@ DATASET_STATS: dict[str, dict[str, tuple[float, ...]]] = {
     "mnist": {"mean": (0.1307,), "std": (0.3081,)},
     "fashion_mnist": {"mean": (0.2860,), "std": (0.3530,)},
     "imagenet": {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+    # the offline multi-label set (iif.data.ToyMLT, seed 0 training split): glyphs on black canvases
+    "toy_mlt": {"mean": (0.1213, 0.1205, 0.1212), "std": (0.1713, 0.1700, 0.1714)},
 }
 
 #: ``autoaugment`` names -> torchvision policies.

@@ -11,15 +11,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import DATASET_STATS, DATASETS, LTDataset, build_dataset, build_sampler, build_transform
+from ..data import (DATASET_STATS, DATASETS, LTDataset, MultiLabelDataset, build_dataset, build_multilabel_sampler,
+                    build_sampler, build_transform)
 from ..data.fetch import default_data_root
 from ..data.registry import check_dataset_options
-from ..losses import LOSSES, RESLT_BRANCHES, build_loss, reslt_groups
+from ..losses import LOSSES, MULTILABEL_LOSSES, RESLT_BRANCHES, build_loss, reslt_groups
 from ..metrics import SHOT_THRESHOLDS
 from ..models import LWSHead, build_head, build_model, build_reslt_model
 
 __all__ = ["build_datasets", "build_loaders", "build_classifier", "apply_strategy", "check_state_fits", "build_criterion", "build_optimizer",
-           "FakeLTDataset"]
+           "FakeLTDataset", "FakeMultiLabelDataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ _SPECS: dict[str, dict[str, Any]] = {
     # Classes and image size come from the files (iif.data.FolderLTDataset); ImageNet statistics
     # unless the transforms give mean/std.
     "folder_lt": dict(num_classes=None, shape=None, stats="imagenet"),
+    # multi-label (iif.engine.task): images of any size, resized by the transforms to `shape`
+    "voc_mlt": dict(num_classes=20, shape=(3, 224, 224), stats="imagenet"),
+    "coco_mlt": dict(num_classes=80, shape=(3, 224, 224), stats="imagenet"),
+    # generated from the fetched Fashion-MNIST / MNIST glyphs: the root holds fashion_mnist/ and mnist/
+    "toy_mlt": dict(num_classes=20, shape=(3, 64, 64), stats="toy_mlt", cache=""),
 }
 
 
@@ -54,6 +60,32 @@ class FakeLTDataset(LTDataset):
         # At least one per class, so that every loss (LDAM, Balanced Softmax, raw IIF) builds
         # even when there are fewer fake images than classes.
         return np.maximum(super().class_counts(), 1)
+
+    def load_image(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+class FakeMultiLabelDataset(MultiLabelDataset):
+    """Random uint8 images with multi-hot targets ``(N, C)`` (smoke tests of the multi-label task).
+
+    Image ``i`` holds class ``i mod C``; every other image also holds class 0 (a head class), and
+    every class is in at least one image, so each class has a count >= 1 and every loss builds.
+    """
+
+    def __init__(self, num_classes: int, shape: tuple[int, int, int], size: int, seed: int = 0,
+                 transform=None) -> None:
+        g = torch.Generator().manual_seed(seed)
+        size = max(1, size)
+        self.num_classes = num_classes
+        y = np.zeros((size, num_classes), dtype=np.uint8)
+        y[np.arange(size), np.arange(size) % num_classes] = 1
+        y[np.arange(num_classes) % size, np.arange(num_classes)] = 1
+        y[::2, 0] = 1
+        self.targets = y
+        self.classes = [str(i) for i in range(num_classes)]
+        self.images = torch.randint(0, 256, (size, *shape), dtype=torch.uint8, generator=g)
+        self.transform = transform
+        self.split = "fake"
 
     def load_image(self, index: int) -> torch.Tensor:
         return self.images[index]
@@ -113,8 +145,9 @@ def build_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
     if d["fake"]:
         spec = _SPECS[d["name"]]
         shape = (cfg["model"]["in_chans"], *spec["shape"][1:])
-        return (FakeLTDataset(spec["num_classes"], shape, d["fake_size"], cfg["seed"], train_tf),
-                FakeLTDataset(spec["num_classes"], shape, max(8, d["fake_size"] // 4), cfg["seed"] + 1, test_tf))
+        fake = FakeMultiLabelDataset if getattr(DATASETS[d["name"]], "multilabel", False) else FakeLTDataset
+        return (fake(spec["num_classes"], shape, d["fake_size"], cfg["seed"], train_tf),
+                fake(spec["num_classes"], shape, max(8, d["fake_size"] // 4), cfg["seed"] + 1, test_tf))
     root = _root(d)
     train = build_dataset(d["name"], root, "train", transform=train_tf, **d["kwargs"])
     evaluation = build_dataset(d["name"], root, d["eval_split"], transform=test_tf, **d["kwargs"])
@@ -125,8 +158,19 @@ def build_loaders(cfg: dict, train_set: Dataset, eval_set: Dataset, rank: int = 
                   ) -> tuple[DataLoader, DataLoader, Any]:
     """Loaders plus the training sampler (call its ``set_epoch`` each epoch)."""
     d = cfg["data"]
-    sampler = build_sampler(d["sampler"] or "random", np.asarray(train_set.targets), seed=cfg["seed"],
-                            num_replicas=world_size, rank=rank)
+    # Multi-label targets (N, C) take the multi-label samplers (occurrence, class-aware, shuffle).
+    multilabel = bool(getattr(train_set, "multilabel", False))
+    build = build_multilabel_sampler if multilabel else build_sampler
+    options = dict(d.get("sampler_kwargs") or {})
+    fixed = sorted({"seed", "num_replicas", "rank"} & set(options))
+    if fixed:
+        raise ValueError(f"data.sampler_kwargs may not set {fixed}: they come from the run (seed) and DDP")
+    try:
+        sampler = build(d["sampler"] or "random", np.asarray(train_set.targets), seed=cfg["seed"],
+                        num_replicas=world_size, rank=rank, **options)
+    except TypeError as exc:
+        raise ValueError(f"data.sampler_kwargs {sorted(options)} do not fit sampler {d['sampler'] or 'random'!r}: "
+                         f"{exc}") from None
     pin = cfg["_device"].type == "cuda"
     common = dict(num_workers=d["num_workers"], pin_memory=pin, persistent_workers=d["num_workers"] > 0)
     per_rank = max(1, d["batch_size"] // world_size)
@@ -208,11 +252,19 @@ def apply_strategy(model: nn.Module, cfg: dict, stage1_state: Optional[dict]) ->
     return model
 
 
-def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Sequence[int]] = None) -> nn.Module:
+def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Sequence[int]] = None,
+                    num_images: Optional[int] = None) -> nn.Module:
     """The loss of ``cfg["loss"]`` for training ``counts`` ``(C,)``. Losses that group classes
-    (ResLT) get the dataset's ``shot_thresholds``, the grouping the reports use."""
+    (ResLT) get the dataset's ``shot_thresholds``, the grouping the reports use. Multi-label
+    losses get ``num_images`` (``K``, the number of training images; ``counts`` are images per
+    class, whose sum exceeds ``K`` when images have several labels)."""
     loss_cfg = dict(cfg["loss"])
     name = loss_cfg.pop("type")
+    if name in MULTILABEL_LOSSES:
+        if num_images is None:
+            raise ValueError(f"loss {name!r} is a multi-label loss: it needs num_images (K, the number of "
+                             f"training images)")
+        return build_loss(name, counts, num_images=int(num_images), **loss_cfg)
     if getattr(LOSSES.get(name), "takes_shot_thresholds", False):
         if "shot_thresholds" in loss_cfg:
             raise ValueError("loss.shot_thresholds: the groups use the dataset's shot thresholds (the reports' "
@@ -231,5 +283,11 @@ def build_optimizer(cfg: dict, model: nn.Module) -> torch.optim.Optimizer:
     # authors' form (scale_param="square", parameter `scale_root`) is decayed, as in their code.
     groups = [{"params": [p for n, p in named if not n.endswith("log_scale")]},
               {"params": [p for n, p in named if n.endswith("log_scale")], "weight_decay": 0.0}]
+    kind = o.get("type", "sgd")
+    if kind == "adamw":  # TailCLIP's recipe: AdamW(lr, betas=(0.9, 0.98), weight_decay=0.01)
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=o["lr"], betas=tuple(o["betas"]),
+                                 weight_decay=o["weight_decay"])
+    if kind != "sgd":
+        raise ValueError(f"unknown optimizer.type {kind!r}; expected one of ['sgd', 'adamw']")
     return torch.optim.SGD([g for g in groups if g["params"]], lr=o["lr"], momentum=o["momentum"],
                            nesterov=o["nesterov"] and o["momentum"] > 0, weight_decay=o["weight_decay"])

@@ -17,15 +17,21 @@ from mmengine.config import Config
 
 from ..weights import VARIANTS
 
-__all__ = ["DEFAULTS", "OPEN_SECTIONS", "STRATEGIES", "load_config", "validate_config", "ConfigError"]
+__all__ = ["DEFAULTS", "OPEN_SECTIONS", "STRATEGIES", "LATER_DEFAULTS", "OPTIMIZERS", "load_config", "validate_config",
+           "with_later_defaults", "without_later_defaults", "ConfigError"]
 
 STRATEGIES = ("end-to-end", "decoupled", "post-process")
+
+#: ``optimizer.type``: SGD (momentum, Nesterov) or AdamW (betas; TailCLIP's recipe).
+OPTIMIZERS = ("sgd", "adamw")
 
 #: Every key a classification config may set, with its default. ``None`` defaults accept any type.
 DEFAULTS: dict[str, Any] = dict(
     work_dir=None,  # default: work_dirs/<config folder>/<config file stem>
     seed=0,
     device="auto",  # "auto" = cuda if available, else cpu
+    # "single_label" (softmax, top-1) | "multi_label" (sigmoid, mAP) | None: the dataset's (iif.engine.task)
+    task=None,
     data=dict(
         name="fashion_mnist_lt",
         root=None,  # None: the fetched cache for (fashion_)mnist; required for the others
@@ -33,7 +39,8 @@ DEFAULTS: dict[str, Any] = dict(
         batch_size=128,
         test_batch_size=256,
         num_workers=0,
-        sampler=None,  # None | "balanced" | "sqrt" | "rfs" (iif.data.ClassAwareSampler)
+        sampler=None,  # None | "balanced" | "sqrt" | "rfs" (iif.data.ClassAwareSampler); multi-label: "occurrence" | "class_aware"
+        sampler_kwargs=dict(),  # forwarded to the sampler (e.g. k of the occurrence sampler, rfs_threshold)
         train_transform=dict(),  # forwarded to iif.data.build_transform(train=True, ...)
         test_transform=dict(),
         eval_split="test",  # "val" to tune; report test
@@ -56,7 +63,8 @@ DEFAULTS: dict[str, Any] = dict(
         kwargs=dict(),
     ),
     loss=dict(type="ce"),  # iif.build_loss(type, counts, **rest)
-    optimizer=dict(lr=0.1, momentum=0.9, nesterov=False, weight_decay=5e-4),
+    # type "sgd" uses momentum / nesterov, "adamw" uses betas (AdamW's decoupled weight decay)
+    optimizer=dict(type="sgd", lr=0.1, momentum=0.9, nesterov=False, weight_decay=5e-4, betas=[0.9, 0.999]),
     schedule=dict(
         epochs=8, type="cosine", milestones=[], gamma=0.1,  # type: "cosine" | "multistep" | "constant"
         warmup_epochs=0,
@@ -90,7 +98,14 @@ DEFAULTS: dict[str, Any] = dict(
 )
 
 #: Sections whose keys are forwarded to a builder that validates them.
-OPEN_SECTIONS = frozenset({"data.kwargs", "data.train_transform", "data.test_transform", "model.kwargs", "loss"})
+OPEN_SECTIONS = frozenset({"data.kwargs", "data.sampler_kwargs", "data.train_transform", "data.test_transform",
+                           "model.kwargs", "loss"})
+
+#: Keys added to the schema after runs were stored, with the default that reproduces the behaviour
+#: from before them: a stored config without one reads as having that value, so resuming an older
+#: run and its cached logits still match (:func:`with_later_defaults`).
+LATER_DEFAULTS: dict[str, Any] = {"task": None, "data.sampler_kwargs": {}, "optimizer.type": "sgd",
+                                  "optimizer.betas": [0.9, 0.999]}
 
 _CHOICES = {
     "strategy.type": STRATEGIES,
@@ -103,12 +118,14 @@ _CHOICES = {
     "model.feature_norm": ("unit", "squash"),
     "model.scale_param": ("log", "square"),
     "strategy.bn": ("frozen", "train"),
+    "optimizer.type": OPTIMIZERS,
 }
 
 
 #: Keys whose default is ``None`` but whose value, when set, must have one of these types.
 _NULLABLE: dict[str, tuple[type, ...]] = {
     "work_dir": (str,),
+    "task": (str,),
     "data.root": (str,),
     "data.sampler": (str,),
     "model.pretrained": (str,),
@@ -201,6 +218,44 @@ def _check_warmup(sch: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _check_optimizer(o: Mapping[str, Any]) -> list[str]:
+    """AdamW's betas: two numbers in [0, 1)."""
+    b = o["betas"]
+    if (len(b) != 2 or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x < 1 for x in b)):
+        return [f"optimizer.betas must be two numbers in [0, 1), got {list(b)!r}"]
+    return []
+
+
+def _walk(cfg: Mapping[str, Any], dotted: str) -> tuple[Any, str]:
+    """The dict holding ``dotted``'s last part (None when a parent is missing), and that part."""
+    *parents, last = dotted.split(".")
+    node: Any = cfg
+    for part in parents:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return (node if isinstance(node, Mapping) else None), last
+
+
+def with_later_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored config with every :data:`LATER_DEFAULTS` key it lacks filled in."""
+    out = copy.deepcopy(dict(cfg))
+    for dotted, value in LATER_DEFAULTS.items():
+        node, last = _walk(out, dotted)
+        if node is not None and last not in node:
+            node[last] = copy.deepcopy(value)  # type: ignore[index]
+    return out
+
+
+def without_later_defaults(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``cfg`` without the :data:`LATER_DEFAULTS` keys that hold their default (for
+    digests that must not change when the schema grows)."""
+    out = copy.deepcopy(dict(cfg))
+    for dotted, value in LATER_DEFAULTS.items():
+        node, last = _walk(out, dotted)
+        if node is not None and last in node and _plain(node[last]) == _plain(value):
+            del node[last]  # type: ignore[attr-defined]
+    return out
+
+
 def _check_reslt(cfg: Mapping[str, Any]) -> list[str]:
     """ResLT: the loss needs the branch model; gamma is a linear head's test-time normalisation."""
     out = []
@@ -245,6 +300,10 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if merged["strategy"]["type"] in ("decoupled", "post-process") and not merged["strategy"]["load_from"]:
         errors.append(f"strategy.type={merged['strategy']['type']!r} needs strategy.load_from (a stage-1 checkpoint)")
     errors += _check_reslt(merged)
+    errors += _check_optimizer(merged["optimizer"])
+    from .task import check_task_config  # imports the datasets and losses: only when validating
+
+    errors += check_task_config(merged)
     for v in merged["evaluate"]["variants"]:
         if v not in VARIANTS:
             errors.append(f"evaluate.variants: unknown IIF variant {v!r}; expected some of {list(VARIANTS)}")

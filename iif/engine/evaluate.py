@@ -10,16 +10,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..metrics import SHOT_THRESHOLDS, summarize
-from ..posthoc import posthoc_sweep
+from ..metrics import MULTILABEL_GROUP_THRESHOLDS, SHOT_THRESHOLDS, summarize, summarize_multilabel
+from ..posthoc import multilabel_posthoc_sweep, posthoc_sweep
 
-__all__ = ["collect_logits", "score", "posthoc_rows", "format_table", "TABLE_COLUMNS", "CALIBRATION_COLUMNS"]
+__all__ = ["collect_logits", "score", "posthoc_rows", "format_table", "TABLE_COLUMNS", "CALIBRATION_COLUMNS",
+           "score_multilabel", "multilabel_posthoc_rows", "MULTILABEL_COLUMNS"]
 
 
 @torch.no_grad()
 def collect_logits(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False,
                    channels_last: bool = False, desc: str = "eval") -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` over ``loader``; returns float32 CPU logits ``(N, C)`` and labels ``(N,)``."""
+    """Run ``model`` over ``loader``; returns float32 CPU logits ``(N, C)`` and labels: ``(N,)`` class
+    indices, or ``(N, C)`` multi-hot targets from a multi-label dataset."""
     was_training = model.training
     model.eval()
     logits, labels = [], []
@@ -60,6 +62,32 @@ def posthoc_rows(logits: torch.Tensor, labels: torch.Tensor, train_counts: np.nd
         r.pop("per_class")
     return rows
 
+
+def score_multilabel(method: str, logits: torch.Tensor, targets: torch.Tensor, train_counts: np.ndarray,
+                     thresholds: tuple[int, int] = MULTILABEL_GROUP_THRESHOLDS, per_class: bool = False) -> dict:
+    """One multi-label results row of sigmoid ``logits`` ``(N, C)`` against 0/1 ``targets`` ``(N, C)``:
+    mAP, head / medium / tail mAP, CF1 and OF1 at probability 0.5, in % (:func:`iif.metrics.summarize_multilabel`);
+    ``per_class`` adds the ``(C,)`` APs."""
+    row = dict(method=method, **summarize_multilabel(logits, targets, train_counts, thresholds))
+    if not per_class:
+        row.pop("per_class")
+    return row
+
+
+def multilabel_posthoc_rows(logits: torch.Tensor, targets: torch.Tensor, train_counts: np.ndarray, num_images: int,
+                            variants: Iterable[str], thresholds: tuple[int, int] = MULTILABEL_GROUP_THRESHOLDS,
+                            per_class: bool = False) -> list[dict]:
+    """Rows for post-process IIF of sigmoid logits, each variant with ``K = num_images``
+    (:func:`iif.posthoc.multilabel_posthoc_sweep`); variants the counts make infinite are skipped."""
+    rows = multilabel_posthoc_sweep(logits, targets, train_counts, num_images, list(variants), thresholds)
+    if not per_class:
+        for r in rows:
+            r.pop("per_class")
+    return rows
+
+
+#: The columns of a multi-label table (:func:`score_multilabel`).
+MULTILABEL_COLUMNS = ("map", "head", "medium", "tail", "cf1", "of1")
 
 #: The columns of :func:`format_table` by default, and with calibration.
 TABLE_COLUMNS = ("top1", "balanced", "many", "medium", "few")

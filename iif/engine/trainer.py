@@ -38,9 +38,11 @@ from .checkpoint import (
     non_finite_entries,
     save_checkpoint,
 )
+from .config import with_later_defaults
 from .distributed import DistInfo, barrier, cleanup, init_distributed
-from .evaluate import collect_logits, format_table, posthoc_rows, score
+from .evaluate import collect_logits, format_table
 from .schedule import lr_factor
+from .task import build_task, resolve_task
 from .workdir import prepare_work_dir
 
 __all__ = ["Trainer", "method_name", "posthoc_wanted", "seed_everything", "resolve_device", "check_stage1", "check_finite_logits"]
@@ -64,8 +66,29 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+#: Results-table names of the multi-label losses (``{variant}`` / ``{gamma}`` filled from the loss config).
+_MULTILABEL_NAMES = {"bce": "BCE", "sigmoid_focal": "focal (sigmoid) gamma={gamma:g}", "asl": "ASL", "bal": "BAL",
+                     "db_focal": "DB-Focal", "iif_bce": "IIF-sigmoid {variant} (end-to-end)"}
+
+
+def _multilabel_name(cfg: dict) -> str:
+    """``BCE``, ``BAL (occurrence sampler)``, ``IIF-sigmoid smooth (end-to-end)``, ``decoupled IIF-sigmoid smooth``."""
+    s, loss = cfg["strategy"], cfg["loss"]
+    variant = loss.get("variant", "smooth")
+    if s["type"] == "decoupled":
+        if s["method"] == "iif":
+            return (f"decoupled IIF-sigmoid {variant}" if loss["type"] == "iif_bce"
+                    else f"decoupled classifier ({loss['type']})")
+        return {"crt": "decoupled cRT", "lws": "decoupled LWS"}[s["method"]]
+    name = _MULTILABEL_NAMES.get(loss["type"], loss["type"]).format(variant=variant, gamma=loss.get("gamma", 2.0))
+    sampler = cfg["data"].get("sampler")
+    return f"{name} ({sampler} sampler)" if sampler and sampler != "random" else name
+
+
 def method_name(cfg: dict) -> str:
     """The results-table name of a run: ``softmax``, ``IIF smooth (end-to-end)``, ``decoupled cRT`` ..."""
+    if resolve_task(cfg) == "multi_label":
+        return _multilabel_name(cfg)
     s, loss = cfg["strategy"], cfg["loss"]
     variant = loss.get("variant", "smooth")
     if s["type"] == "decoupled":
@@ -99,11 +122,12 @@ def _reslt_name(cfg: dict) -> str:
 def posthoc_wanted(cfg: dict) -> bool:
     """Whether a run's table gets the post-hoc rows (post-process IIF, logit adjustment):
     ``evaluate.posthoc`` ``"always"`` / ``"never"``, or ``"auto"``: only a plain softmax model
-    (on top of a long-tail loss or a retrained classifier they would adjust twice)."""
+    (on top of a long-tail loss or a retrained classifier they would adjust twice); on a
+    multi-label task, a plain BCE model."""
     mode = cfg["evaluate"].get("posthoc", "auto")
     if mode != "auto":
         return mode == "always"
-    return cfg["strategy"]["type"] != "decoupled" and cfg["loss"]["type"] == "ce"
+    return cfg["strategy"]["type"] != "decoupled" and cfg["loss"]["type"] == build_task(resolve_task(cfg)).plain_loss
 
 
 # Keys that may change between a run and its resumption without changing the result.
@@ -112,6 +136,9 @@ _RESUME_FREE = {"work_dir", "train.log_interval", "train.eval_interval", "train.
 
 
 def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    if not prefix:
+        # A run stored before a key joined the schema ran with that key's LATER_DEFAULTS value.
+        old = with_later_defaults(old)
     out = []
     for key in sorted(set(old) | set(new)):
         path = prefix + key
@@ -192,9 +219,16 @@ class Trainer:
         seed_everything(cfg["seed"])
 
         self.train_set, self.eval_set = build_datasets(cfg)
+        # The task (single- or multi-label) decides targets, loss family, metrics and mixup.
+        self.task = build_task(resolve_task(cfg))
+        if bool(getattr(self.train_set, "multilabel", False)) != self.task.multilabel:
+            raise ValueError(f"task={self.task.name!r} but the training set of {cfg['data']['name']!r} is "
+                             f"{'multi' if self.task.multilabel is False else 'single'}-label")
         self.counts = np.asarray(self.train_set.class_counts(), dtype=np.int64)
         self.num_classes = len(self.counts)
-        self.shots = tuple(getattr(self.train_set, "shot_thresholds", SHOT_THRESHOLDS))
+        self.shots = self.task.thresholds(self.train_set)
+        # K of IIF and the multi-label losses: training images (sum(counts) counts an image per label).
+        self.num_images: Optional[int] = int(self.train_set.num_images) if self.task.multilabel else None
         self.train_loader, self.eval_loader, self.sampler = build_loaders(
             cfg, self.train_set, self.eval_set, self.dist.rank, self.dist.world_size)
 
@@ -207,7 +241,7 @@ class Trainer:
         self.channels_last = cfg["train"]["channels_last"]
         model = model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.model = model  # the unwrapped module: what checkpoints hold
-        self.criterion = build_criterion(cfg, self.counts, self.shots).to(self.device)
+        self.criterion = build_criterion(cfg, self.counts, self.shots, self.num_images).to(self.device)
         # A loss over a ResLT model's branch logits (3, N, C) asks the model for them.
         self.branch_loss = bool(getattr(self.criterion, "takes_branch_logits", False))
         if self.branch_loss and not getattr(model, "num_branches", 0):
@@ -235,9 +269,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp and self.amp_dtype == torch.float16)
         self.mixup = None
         if cfg["mixup"]["alpha"] > 0:
-            from torchvision.transforms import v2
-
-            self.mixup = v2.MixUp(alpha=cfg["mixup"]["alpha"], num_classes=self.num_classes)
+            self.mixup = self.task.build_mixup(cfg["mixup"]["alpha"], self.num_classes)
 
         self.net: nn.Module = model
         if cfg["train"]["compile"]:
@@ -286,6 +318,8 @@ class Trainer:
             class_counts=self.counts,
             config={k: v for k, v in self.cfg.items() if not k.startswith("_")},
         )
+        if self.num_images is not None:
+            state["num_images"] = self.num_images  # a plain int: safe loading accepts it
         save_checkpoint(state, self.checkpoint_path)
         atomic_write_text("".join(json.dumps(h) + "\n" for h in self.history), os.path.join(self.work_dir, "log.jsonl"))
 
@@ -372,7 +406,8 @@ class Trainer:
         total_loss, correct = float(loss_sum), int(correct_sum)  # waits for the last step
         elapsed = time.perf_counter() - t0
         return dict(epoch=epoch + 1, lr=self.optimizer.param_groups[0]["lr"], train_loss=total_loss / max(seen, 1),
-                    train_acc=100.0 * correct / max(seen, 1) if self.mixup is None else None,
+                    train_acc=(100.0 * correct / max(seen, 1) if self.mixup is None and not self.task.multilabel
+                               else None),
                     images_per_s=seen * self.dist.world_size / max(elapsed, 1e-9), time_s=elapsed)
 
     @staticmethod
@@ -389,18 +424,22 @@ class Trainer:
                     interval = self.cfg["train"]["eval_interval"]
                     if interval and (epoch + 1) % interval == 0 and epoch + 1 < self.epochs and self.dist.is_main:
                         logits, labels = self._logits()
-                        record["eval"] = score("current", logits, labels, self.counts, self.shots)
+                        record["eval"] = self.task.score("current", logits, labels, self.counts, self.shots)
                     self.history.append(record)
                     if self.tb is not None:
                         for key in ("train_loss", "train_acc", "lr", "images_per_s"):
                             if record.get(key) is not None:
                                 self.tb.add_scalar(key, record[key], epoch + 1)
-                        if "eval" in record:
-                            self.tb.add_scalar("eval_top1", record["eval"]["top1"], epoch + 1)
+                        if "eval" in record and record["eval"][self.task.primary] is not None:
+                            self.tb.add_scalar(f"eval_{self.task.primary}", record["eval"][self.task.primary],
+                                               epoch + 1)
                     if self.dist.is_main:
+                        primary = self.task.primary
+                        shown = (record["eval"][primary] if "eval" in record else None)
                         logger.info("epoch %d/%d  loss %.4f  lr %.4g  %.0f img/s%s", epoch + 1, self.epochs,
                                     record["train_loss"], record["lr"], record["images_per_s"],
-                                    f"  eval top-1 {record['eval']['top1']:.1f}" if "eval" in record else "")
+                                    f"  eval {'top-1' if primary == 'top1' else primary} {shown:.1f}"
+                                    if shown is not None else "")
                     self._save(epoch)
                     barrier(self.dist)
             results = self.evaluate() if self.dist.is_main else {}
@@ -428,17 +467,21 @@ class Trainer:
         logits, labels = self._logits()
         check_finite_logits(logits, self.work_dir)
         ev = self.cfg["evaluate"]
-        rows = [score(method_name(self.cfg), logits, labels, self.counts, self.shots)]
-        # Post-hoc adjustments are for a plain softmax model (on top of a long-tail loss they
+        rows = [self.task.score(method_name(self.cfg), logits, labels, self.counts, self.shots)]
+        # Post-hoc adjustments are for a plain softmax (BCE) model (on top of a long-tail loss they
         # would adjust twice), unless evaluate.posthoc asks otherwise.
         if posthoc_wanted(self.cfg):
-            rows += posthoc_rows(logits, labels, self.counts, ev["variants"], ev["logit_adjust_taus"], self.shots)
+            rows += self.task.posthoc_rows(logits, labels, self.counts, self.shots, ev["variants"],
+                                           ev["logit_adjust_taus"], num_images=self.num_images)
         results = dict(
             dataset=self.cfg["data"]["name"], split=self.cfg["data"]["eval_split"],
             strategy=self.cfg["strategy"]["type"], config=self.cfg.get("_config_path"),
             train_counts=self.counts.tolist(), shot_thresholds=list(self.shots), rows=rows,
             epochs=self.epochs,
         )
+        if self.task.multilabel:
+            results.update(task=self.task.name, num_images=self.num_images)
         atomic_write_json(results, os.path.join(self.work_dir, "results.json"))
-        logger.info("\n%s", format_table(rows, f"{self.cfg['data']['name']} ({self.cfg['data']['eval_split']} split)"))
+        logger.info("\n%s", format_table(rows, f"{self.cfg['data']['name']} ({self.cfg['data']['eval_split']} split)",
+                                         self.task.columns))
         return results
