@@ -3,7 +3,6 @@ names the bad value (library: an exception; command-line tools: ``error: ...`` a
 
 The number of cases is reported in the README; ``pytest tests/test_bad_input.py -q`` counts them.
 """
-import importlib.util
 import json
 import os
 
@@ -15,18 +14,8 @@ import iif
 from iif.engine import load_config
 from iif.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FMNIST = os.path.join(REPO, "configs", "cls", "fashion_mnist_lt")
-SOFTMAX = os.path.join(FMNIST, "softmax.py")
-SMOKE = ["data.fake=True", "data.fake_size=16", "data.batch_size=4", "data.test_batch_size=8", "train.max_iters=1",
-         "schedule.epochs=1", "device=cpu", "model.name=cnn3"]
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _cli import FMNIST, REPO, SMOKE, SOFTMAX
+from _cli import tool as _tool
 
 
 def _ann(**over):

@@ -3,7 +3,6 @@ stale cached logits, and checkpoints crafted to run code. Each must leave the la
 checkpoint in place and say what happened."""
 import builtins
 import errno
-import importlib.util
 import json
 import os
 import pickle
@@ -20,18 +19,8 @@ from iif.engine import Trainer, load_config
 from iif.engine.checkpoint import CheckpointError, atomic_save, atomic_write_text, load_checkpoint
 from iif.engine.workdir import WorkDirError, prepare_work_dir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FMNIST = os.path.join(REPO, "configs", "cls", "fashion_mnist_lt")
-SOFTMAX = os.path.join(FMNIST, "softmax.py")
-SMOKE = ["data.fake=True", "data.fake_size=16", "data.batch_size=4", "data.test_batch_size=8", "train.max_iters=1",
-         "schedule.epochs=1", "device=cpu", "model.name=cnn3"]
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _cli import FMNIST, REPO, SMOKE, SOFTMAX
+from _cli import tool as _tool
 
 
 def _opts(tmp_path, *extra):

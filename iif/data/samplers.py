@@ -39,6 +39,19 @@ def repeat_factors(counts: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(counts > 0, r, 0.0)
 
 
+
+def check_sharding(num_replicas: int, rank: int, num_samples: int | None) -> None:
+    """Validate the DDP sharding arguments every sampler here takes."""
+    if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
+        raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+        raise ValueError(f"rank must be an integer in [0, {num_replicas}), got {rank!r}")
+    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
+                                    or num_samples < num_replicas):
+        raise ValueError(
+            f"num_samples must be an integer >= num_replicas ({num_replicas}) or None, got {num_samples!r}"
+        )
+
 class ClassAwareSampler(Sampler[int]):
     """Index sampler for long-tailed data.
 
@@ -74,15 +87,7 @@ class ClassAwareSampler(Sampler[int]):
             raise ValueError("targets is empty: nothing to sample")
         self.counts = class_counts(targets)  # validates: 1-D, non-negative integers
         self.targets = targets.astype(np.int64)
-        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
-            raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be an integer in [0, {num_replicas}), got {rank!r}")
-        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
-                                        or num_samples < num_replicas):
-            raise ValueError(
-                f"num_samples must be an integer >= num_replicas ({num_replicas}) or None, got {num_samples!r}"
-            )
+        check_sharding(num_replicas, rank, num_samples)
         if not (isinstance(rfs_threshold, (int, float)) and math.isfinite(rfs_threshold) and rfs_threshold > 0):
             raise ValueError(f"rfs_threshold must be a positive number, got {rfs_threshold!r}")
         self.mode = mode
@@ -184,15 +189,7 @@ class _EpochDrawSampler(Sampler[int]):
     DDP ranks exactly as :class:`ClassAwareSampler` does (rank ``r`` takes positions ``r, r + R, ...``)."""
 
     def __init__(self, size: int, num_samples: int | None, seed: int, num_replicas: int, rank: int) -> None:
-        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
-            raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be an integer in [0, {num_replicas}), got {rank!r}")
-        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
-                                        or num_samples < num_replicas):
-            raise ValueError(
-                f"num_samples must be an integer >= num_replicas ({num_replicas}) or None, got {num_samples!r}"
-            )
+        check_sharding(num_replicas, rank, num_samples)
         self.size = size
         self.num_samples = num_samples
         self.seed = int(seed)
