@@ -47,6 +47,7 @@ from .metrics import (
 from .posthoc import (
     adjust_logits,
     logit_adjustment,
+    norcal_scores,
     posthoc_adjustments,
     posthoc_sweep,
     select_on_validation,

@@ -23,7 +23,7 @@ from .losses import _full_weights, _weights_like
 from .metrics import SHOT_THRESHOLDS, summarize
 from .weights import VARIANTS, ArrayLike, check_counts, compute_weights, log_prior
 
-__all__ = ["adjust_logits", "logit_adjustment", "tau_normalize", "tau_normalized_logits", "FAMILIES",
+__all__ = ["adjust_logits", "logit_adjustment", "norcal_scores", "tau_normalize", "tau_normalized_logits", "FAMILIES",
            "DEFAULT_TAUS", "SELECT_METRICS", "Adjustment", "posthoc_adjustments", "posthoc_sweep",
            "select_on_validation"]
 
@@ -58,15 +58,50 @@ def adjust_logits(logits: Tensor, weights: Tensor, background: bool = False) -> 
     return logits * w
 
 
-def logit_adjustment(logits: Tensor, counts: ArrayLike, tau: float = 1.0) -> Tensor:
+def logit_adjustment(logits: Tensor, counts: ArrayLike, tau: float = 1.0, background: bool = False) -> Tensor:
     """Post-hoc additive logit adjustment (Menon et al., ICLR 2021): ``z - tau * log(prior)``.
 
-    ``logits`` ``(..., C)``; ``counts`` ``(C,)`` training counts.
+    ``logits`` ``(..., C)``; ``counts`` ``(C,)`` training counts. With ``background=True`` (a
+    softmax detector's ``(..., C+1)`` logits, background last as in MMDetection) the foreground
+    logits become ``z_c - tau * log p_c`` and the background logit is left untouched. Since
+    ``log p_c < 0`` every foreground logit rises against the background, by at least
+    ``tau * log(C)`` on average: the additive shift that the IIF paper (Fig. 1) says turns
+    background into rare-class false positives.
     """
     prior = log_prior(counts, device=logits.device).to(logits.dtype)
+    if background:
+        return logits - _full_weights(tau * prior, logits.shape[-1], True, fill=0.0, what="counts")
     if prior.shape[0] != logits.shape[-1]:
         raise ValueError(f"counts have {prior.shape[0]} classes, logits {logits.shape[-1]}")
     return logits - tau * prior
+
+
+def norcal_scores(logits: Tensor, counts: ArrayLike, gamma: float = 1.0) -> Tensor:
+    """NorCal (Pan et al., NeurIPS 2021): a softmax detector's scores recalibrated by training frequency.
+
+    ``logits`` ``(..., C+1)``, background last (MMDetection); ``counts`` ``(C,)`` training
+    frequencies (NorCal uses each category's training ``image_count``). With ``p = softmax(z)``,
+    each foreground score is divided by ``n_c^gamma``, the background score is kept, and the
+    ``C+1`` scores are renormalised to sum to 1:
+
+        ``s_c = (p_c / n_c^gamma) / (sum_k p_k / n_k^gamma + p_bg)``,   ``s_bg = p_bg / (same)``.
+
+    Returns the ``(..., C+1)`` scores. Computed as ``softmax([z_c - gamma * log n_c, z_bg])``, which
+    is the same (the softmax's normaliser cancels in the renormalisation) and stays finite for
+    large logits; this is the authors' default ``exps`` mode (their ``probs`` mode gives the same
+    scores). ``gamma = 0`` is the plain softmax. Unlike :func:`logit_adjustment`, the shift uses
+    counts, not the prior: against the background it lowers every foreground score.
+    """
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.dim() < 1:
+        raise ValueError(f"norcal_scores: logits must be a floating-point tensor (..., C+1), got "
+                         f"{type(logits).__name__} {getattr(logits, 'dtype', '')} {tuple(getattr(logits, 'shape', ()))}")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"norcal_scores: gamma must be a finite number >= 0, got {gamma!r}")
+    n = check_counts(counts, "counts")
+    # log n_c = log p_c + log sum(n); log_prior refuses a class with no training sample (n_c^-gamma infinite).
+    log_n = log_prior(n, device=logits.device).double() + math.log(n.sum())
+    shift = _full_weights((-gamma * log_n).to(logits.dtype), logits.shape[-1], True, fill=0.0, what="counts")
+    return torch.softmax(logits + shift, dim=-1)
 
 
 def tau_normalize(weight: Tensor, tau: float = 1.0) -> Tensor:

@@ -53,7 +53,7 @@ def test_run_prints_a_well_formed_table(tmp_path, preset):
     assert len(rows) >= len(EXPECTED)
     ratio_col = lines[header].index(" ratio") + len(" ratio")
     for line in rows:
-        assert re.match(r"^[1-6] \w", line), line
+        assert re.match(r"^[1-7] \w", line), line
         # every row has a numeric ratio, right-aligned under the "ratio" header
         cell = line[:ratio_col].split()[-1]
         assert re.fullmatch(r"\d+\.\d{3}|inf|n/a", cell), (cell, line)
@@ -64,6 +64,7 @@ def test_run_prints_a_well_formed_table(tmp_path, preset):
     assert any(line.startswith("5 ") for line in rows) or re.search(r"^skipped lvis_eval: needs ", text, re.M)
     # group 6 (mAP vs scikit-learn) likewise, where scikit-learn is missing
     assert any(line.startswith("6 ") for line in rows) or re.search(r"^skipped multilabel: needs ", text, re.M)
+    assert any(line.startswith("7 ") for line in rows) or re.search(r"^skipped det_analysis: needs ", text, re.M)
     data = json.loads(out_json.read_text())
     assert data["machine"]["torch_threads"] == 1 and data["machine"]["preset"] == preset
     assert all(isinstance(r["ratio"], float) for r in data["rows"])
@@ -82,7 +83,7 @@ def test_bad_flags_are_clear_errors():
         run_benchmarks("smoke", groups=["gpu"])
     with pytest.raises(ValueError, match="unknown clock"):
         run_benchmarks("smoke", groups=[], clock="tsc")
-    assert GROUPS == ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel")
+    assert GROUPS == ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis")
 
 
 def test_interleaved_alternates_and_pairs():

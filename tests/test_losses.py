@@ -264,3 +264,35 @@ def test_float32_and_dtype_follow_logits(batch):
     assert L.iif_cross_entropy(logits, target, w).dtype == torch.float64
     assert L.iif_cross_entropy(logits.float(), target, w).dtype == torch.float32
     assert math.isfinite(L.IIFCrossEntropy(w)(logits.float(), target).item())
+
+
+# ------------------------------------ detection: Balanced Softmax with background at index C (issue 13)
+
+
+def test_balanced_softmax_detection_shifts_foreground_only(batch):
+    logits, target = batch  # (N, C): treat the last column as background, C-1 = 4 classes
+    counts = COUNTS[:4]
+    log_p = torch.tensor(counts, dtype=torch.float64).div(sum(counts)).log()
+    shifted = torch.cat([logits[:, :4] + log_p.float().double(), logits[:, 4:]], dim=1)
+    for reduction in ("mean", "sum", "none"):
+        ours = L.balanced_softmax_loss(logits, target, counts, reduction=reduction, background=True)
+        torch.testing.assert_close(ours, F.cross_entropy(shifted, target, reduction=reduction))
+    mod = L.BalancedSoftmaxLoss(counts, background=True).double()
+    torch.testing.assert_close(mod(logits, target), L.balanced_softmax_loss(logits, target, counts, background=True))
+    assert "background=True" in repr(mod)
+    # the background logit gets no shift: its gradient is softmax(shifted)_bg - 1[y = bg], as for plain CE on `shifted`
+    g = grad_of(lambda x: L.balanced_softmax_loss(x, target, counts, reduction="sum", background=True), logits)
+    q = shifted.detach().softmax(1)
+    torch.testing.assert_close(g[:, 4], q[:, 4] - (target == 4).double())
+    # tau=1 logit-adjusted CE is the same loss
+    torch.testing.assert_close(L.logit_adjusted_cross_entropy(logits, target, counts, 1.0, background=True),
+                               L.balanced_softmax_loss(logits, target, counts, background=True))
+
+
+def test_balanced_softmax_detection_shape_errors(batch):
+    logits, target = batch
+    with pytest.raises(ValueError, match=r"counts of shape \(5,\) need logits with 6 columns \(5 classes plus a "
+                                         r"background column\), got 5"):
+        L.balanced_softmax_loss(logits, target, COUNTS, background=True)
+    with pytest.raises(ValueError, match=r"counts of shape \(3,\) need logits with 4 columns"):
+        L.BalancedSoftmaxLoss(COUNTS[:3], background=True)(logits, target)

@@ -66,3 +66,59 @@ def test_tau_normalize():
         iif.tau_normalize(torch.ones(3), 1.0)
     with pytest.raises(ValueError, match="tau must be >= 0"):
         iif.tau_normalize(w, -1.0)
+
+
+# --------------------------------------------------- detection: background at index C (issue 13)
+
+DET = torch.tensor([[2.0, -1.0, 0.5, -3.0, 1.0, 4.0],
+                    [-2.0, -2.5, -1.0, -4.0, -0.5, 1.5],
+                    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # (3, C+1): 5 classes, background last
+
+
+def test_detection_logit_adjustment_shifts_foreground_only():
+    log_p = torch.tensor(COUNTS, dtype=torch.float64).div(sum(COUNTS)).log().float()
+    out = iif.logit_adjustment(DET, COUNTS, tau=0.75, background=True)
+    assert out.shape == DET.shape
+    torch.testing.assert_close(out[:, :5], DET[:, :5] - 0.75 * log_p)
+    assert torch.equal(out[:, 5], DET[:, 5])  # background untouched, bit for bit
+    assert torch.equal(iif.logit_adjustment(DET, COUNTS, tau=0.0, background=True), DET)
+    # every foreground logit rises against the background: log p_c < 0
+    assert (out[:, :5] > DET[:, :5]).all()
+    batched = iif.logit_adjustment(DET.expand(2, 3, 6), COUNTS, tau=0.75, background=True)
+    torch.testing.assert_close(batched, out.expand(2, 3, 6))
+    with pytest.raises(ValueError, match=r"counts of shape \(5,\) need logits with 6 columns \(5 classes plus a "
+                                         r"background column\), got 5"):
+        iif.logit_adjustment(DET[:, :5], COUNTS, background=True)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0])
+def test_norcal_scores_equal_their_formula(gamma):
+    """NorCal: p = softmax(z); foreground p_c / n_c^gamma, background p_bg kept; renormalised."""
+    z = DET.double()
+    n = torch.tensor(COUNTS, dtype=torch.float64)
+    p = z.softmax(-1)
+    s = torch.cat([p[:, :5] / n ** gamma, p[:, 5:]], dim=1)
+    expected = s / s.sum(-1, keepdim=True)
+    out = iif.norcal_scores(DET, COUNTS, gamma)
+    assert out.shape == DET.shape and out.dtype == DET.dtype
+    torch.testing.assert_close(out, expected.float())
+    torch.testing.assert_close(out.sum(-1), torch.ones(3))
+    # The background column's unnormalised score is p_bg itself: its ratio to any foreground score
+    # is p_bg / (p_c / n_c^gamma).
+    torch.testing.assert_close(out[:, 5] / out[:, 0], (p[:, 5] / (p[:, 0] / n[0] ** gamma)).float())
+    if gamma == 0:
+        torch.testing.assert_close(out, DET.softmax(-1))
+
+
+def test_norcal_stays_finite_for_large_logits_and_errors():
+    big = DET * 1000
+    out = iif.norcal_scores(big, COUNTS, 1.0)
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match=r"counts of shape \(5,\) need logits with 6 columns"):
+        iif.norcal_scores(DET[:, :5], COUNTS)
+    with pytest.raises(ValueError, match="gamma must be a finite number >= 0, got -1"):
+        iif.norcal_scores(DET, COUNTS, -1.0)
+    with pytest.raises(ValueError, match="logits must be a floating-point tensor"):
+        iif.norcal_scores(DET.long(), COUNTS)
+    with pytest.raises(ValueError, match="zero training samples"):
+        iif.norcal_scores(DET, [5, 4, 0, 2, 1])

@@ -11,6 +11,13 @@ config of the same name in configs/cls/<dataset>/ with --cfg-options applied to 
 methods retrain the classifier of the softmax run of the same seed; post-hoc ones adjust its
 saved logits. `seed` varies the training only (the long-tailed subset stays the published one).
 
+Multi-label datasets (toy_mlt, voc_mlt, coco_mlt) get their own rows and columns (mAP, head /
+medium / tail mAP, CF1, OF1): BCE, focal, ASL, DB-Focal, BAL with the occurrence sampler,
+IIF-sigmoid end-to-end, and post-process IIF-sigmoid on the BCE cell (smooth, and the variant
+chosen on validation CF1); opt-in: bal (BAL without the sampler). For example
+
+    python tools/reproduce.py --datasets toy_mlt --seeds 0 1 2 --threads 1 --work-root work_dirs/reproduce_mlt
+
 Resumable: a finished cell (WORK_ROOT/<dataset>/seed<k>/<method>/cell.json) is not run again and
 a killed training continues from its last.pth. Writes WORK_ROOT/results.md and results.json.
 """
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                     config_dir=args.config_dir)
     t0 = time.perf_counter()
     records = run_table(args.datasets, args.seeds, recipe, args.work_root, args.methods)
-    missing = missing_cells(records, args.datasets, args.seeds, args.work_root, args.methods)
+    missing = missing_cells(records, args.datasets, args.seeds, args.work_root, args.methods, recipe)
     if not records:
         print(f"error: every cell failed, no table written:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 1

@@ -11,6 +11,10 @@ softmax, post-process IIF (7 variants), logit adjustment and tau-normalisation o
 (top-1, per-class, many/medium/few, ECE with 15 bins, NLL), picks each family's variant / tau
 on the validation split and reports that choice on test (never selecting on test). Writes
 OUT/results.{txt,csv,json}; OUT defaults to <checkpoint dir>/eval. --plots adds the figures.
+
+A multi-label model (VOC-MLT, COCO-MLT, toy_mlt) is scored by mAP, head / medium / tail mAP, CF1
+and OF1 of its sigmoid outputs; its post-hoc rows are post-process IIF of every variant (K =
+training images), chosen on validation by --select-metric map (default) or cf1 / of1.
 """
 from __future__ import annotations
 
@@ -49,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), help="IIF variants (default: all 7)")
     ap.add_argument("--la-taus", nargs="*", type=float, default=list(DEFAULT_TAUS), help="logit adjustment taus")
     ap.add_argument("--tn-taus", nargs="*", type=float, default=list(DEFAULT_TAUS), help="tau-normalisation taus")
-    ap.add_argument("--select-metric", default="balanced", choices=sorted(SELECT_METRICS),
-                    help="validation metric that picks the variant / tau")
+    ap.add_argument("--select-metric", default=None, choices=sorted(SELECT_METRICS),
+                    help="validation metric that picks the variant / tau (default: balanced; map for a "
+                         "multi-label model, or cf1 / of1)")
     ap.add_argument("--posthoc", default="auto", choices=POSTHOC_MODES,
-                    help="auto: post-hoc rows only for a softmax (plain CE) model")
+                    help="auto: post-hoc rows only for a softmax (plain CE) model, or a plain BCE multi-label model")
     ap.add_argument("--recompute", action="store_true", help="run the model even if saved logits exist")
     ap.add_argument("--device", help="cpu, cuda, auto (default: the config's)")
     ap.add_argument("--plots", action="store_true", help="also write the figures (tools/plot.py) to OUT/figures")

@@ -9,7 +9,9 @@ Groups (``tools/benchmark.py --groups``):
 4. ``posthoc``: the post-hoc sweep on saved logits vs one evaluation;
 5. ``lvis_eval``: our LVIS evaluator vs lvis-api (skipped until the detection extras are installed);
 6. ``multilabel``: per-class average precision (mAP) vs a per-class scikit-learn loop (skipped
-   without scikit-learn).
+   without scikit-learn);
+7. ``det_analysis``: TIDE errors and false positives by LVIS group (hotcoco) vs the LVIS evaluation
+   (faster-coco-eval) of one LVIS-val-sized result file (skipped until hotcoco / faster-coco-eval are installed).
 
 Not imported by ``import iif``; :func:`run_benchmarks` is what the tool calls.
 """
@@ -28,7 +30,7 @@ __all__ = ["GROUPS", "PRESETS", "CLOCKS", "run_benchmarks", "format_table", "des
 logger = logging.getLogger(__name__)
 
 #: Group names in run order.
-GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel")
+GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis")
 
 #: ``wall``: elapsed time (what a user waits); ``cpu``: this process's CPU time, less sensitive
 #: to other processes on a shared machine (meaningful with one torch thread).
@@ -124,4 +126,8 @@ def _run_group(group: str, preset: Preset, device: torch.device, tick: Callable[
         from . import multilabel
 
         return multilabel.run(preset, tick)
+    if group == "det_analysis":
+        from . import det_analysis
+
+        return det_analysis.run(preset)
     raise ValueError(f"unknown benchmark group {group!r}")

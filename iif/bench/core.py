@@ -64,6 +64,17 @@ class Preset:
     map_n: int = 5000
     map_c: int = 80
     map_repeats: int = 7
+    # 7. detection analysis vs LVIS evaluation on one generated result file (images, annotations;
+    #    default 10% of LVIS v1 val: evaluate_lvis needs about 31 GiB at full size), then the
+    #    analysis alone at scale (default LVIS v1 val's size); categories, detections per image,
+    #    fresh processes per side
+    det_images: int = 1_981
+    det_annotations: int = 24_471
+    det_scale_images: int = 19_809
+    det_scale_annotations: int = 244_707
+    det_categories: int = 1203
+    det_dets: int = 300
+    det_repeats: int = 1
     warmup: int = 1
 
 
@@ -90,6 +101,7 @@ PRESETS: dict[str, Preset] = {
         posthoc_n=10_000, posthoc_c=1000, posthoc_repeats=3, posthoc_model_images=4,
         lvis_eval_images=20, lvis_eval_dets=300, lvis_eval_repeats=2,
         map_repeats=3,
+        det_images=991, det_annotations=12_235, det_scale_images=1_981, det_scale_annotations=24_471,  # 5%, 10%
         warmup=1,
     ),
     "smoke": Preset(
@@ -101,6 +113,8 @@ PRESETS: dict[str, Preset] = {
         posthoc_n=500, posthoc_c=50, posthoc_repeats=1, posthoc_model_images=2, posthoc_model_size=64,
         lvis_eval_images=4, lvis_eval_dets=20,
         map_n=300, map_c=8, map_repeats=1,
+        det_images=20, det_annotations=240, det_scale_images=40, det_scale_annotations=480, det_categories=50,
+        det_dets=20,
         warmup=1,
     ),
 }

@@ -62,28 +62,65 @@ def _numpy_float_alias() -> Iterator[None]:
             del np.float  # type: ignore[attr-defined]
 
 
+#: Columns of :func:`lvis_like_detections`' array (hotcoco's ``load_res`` array layout).
+DET_COLUMNS = ("image_id", "x", "y", "w", "h", "score", "category_id")
+
+
+def lvis_like_detections(gt: dict, per_image: int, seed: int) -> np.ndarray:
+    """``per_image`` detections for every image of ``gt``, as an array ``(images * per_image, 7)``.
+
+    Columns :data:`DET_COLUMNS`, rows grouped by image in ``gt["images"]`` order. Per image: its
+    first ``per_image`` ground-truth boxes jittered by 10% of their size (class kept with
+    probability 0.8, else a random category), so AP is not trivial, then random boxes of random
+    categories; scores uniform in [0, 1). Vectorised: an LVIS-val-sized set (19,809 images x 300)
+    takes seconds and 333 MB.
+    """
+    if per_image < 1:
+        raise ValueError(f"per_image must be >= 1, got {per_image}")
+    rng = np.random.default_rng(seed)
+    img_ids = np.array([img["id"] for img in gt["images"]], dtype=np.int64)
+    cat_ids = np.array([c["id"] for c in gt["categories"]], dtype=np.int64)
+    anns = gt["annotations"]
+    a_img = np.array([a["image_id"] for a in anns], dtype=np.int64)
+    a_box = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+    a_cat = np.array([a["category_id"] for a in anns], dtype=np.int64)
+    # Image position of each annotation, and its rank among its image's annotations (file order).
+    sorter = np.argsort(img_ids, kind="stable")
+    pos = sorter[np.minimum(np.searchsorted(img_ids, a_img, sorter=sorter), len(img_ids) - 1)]
+    if len(pos) and not np.array_equal(img_ids[pos], a_img):
+        raise ValueError("an annotation's image_id is not among gt['images']")
+    order = np.lexsort((np.arange(len(anns)), pos))
+    pos, a_box, a_cat = pos[order], a_box[order], a_cat[order]
+    first = np.searchsorted(pos, np.arange(len(img_ids)))
+    rank = np.arange(len(pos)) - first[pos]
+    keep = rank < per_image
+    pos, a_box, a_cat, rank = pos[keep], a_box[keep], a_cat[keep], rank[keep]
+
+    out = np.empty((len(img_ids) * per_image, 7), dtype=np.float64)
+    out[:, 0] = np.repeat(img_ids, per_image)
+    # Random boxes everywhere first; the jittered ground truth then overwrites the first slots.
+    out[:, 1:3] = rng.uniform(0, 400, (len(out), 2))
+    out[:, 3:5] = rng.uniform(4, 200, (len(out), 2))
+    out[:, 5] = rng.random(len(out))
+    out[:, 6] = rng.choice(cat_ids, len(out))
+    rows = pos * per_image + rank
+    wh = np.concatenate([a_box[:, 2:], a_box[:, 2:]], axis=1)
+    jit = rng.normal(0, 0.1, (len(rows), 4)) * wh
+    out[rows, 1:3] = a_box[:, :2] + jit[:, :2]
+    out[rows, 3:5] = np.maximum(1.0, a_box[:, 2:] + jit[:, 2:])
+    out[rows, 6] = np.where(rng.random(len(rows)) < 0.8, a_cat, out[rows, 6])
+    return out
+
+
+def detections_to_dicts(dets: np.ndarray) -> list[dict]:
+    """Rows of :func:`lvis_like_detections` as LVIS result dicts ``{image_id, category_id, bbox, score}``."""
+    return [dict(image_id=int(r[0]), category_id=int(r[6]), bbox=[float(v) for v in r[1:5]], score=float(r[5]))
+            for r in dets]
+
+
 def _detections(gt: dict, per_image: int, seed: int) -> list[dict]:
     """``per_image`` boxes per image: jittered ground truth (so AP is not trivial) plus random ones."""
-    rng = np.random.default_rng(seed)
-    by_image: dict[int, list[dict]] = {}
-    for a in gt["annotations"]:
-        by_image.setdefault(a["image_id"], []).append(a)
-    cat_ids = [c["id"] for c in gt["categories"]]
-    dets = []
-    for img in gt["images"]:
-        anns = by_image.get(img["id"], [])
-        for k in range(per_image):
-            if k < len(anns):
-                x, y, w, h = anns[k]["bbox"]
-                jit = rng.normal(0, 0.1, 4) * [w, h, w, h]
-                box = [x + jit[0], y + jit[1], max(1.0, w + jit[2]), max(1.0, h + jit[3])]
-                cat = anns[k]["category_id"] if rng.random() < 0.8 else int(rng.choice(cat_ids))
-            else:
-                box = [*rng.uniform(0, 400, 2), *rng.uniform(4, 200, 2)]
-                cat = int(rng.choice(cat_ids))
-            dets.append(dict(image_id=img["id"], category_id=cat, bbox=[float(v) for v in box],
-                             score=float(rng.random())))
-    return dets
+    return detections_to_dicts(lvis_like_detections(gt, per_image, seed))
 
 
 def run(preset: Preset, seed: int = 0) -> list[Row]:

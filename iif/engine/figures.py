@@ -15,7 +15,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from ..metrics import ECE_BINS, ReliabilityBins, per_class_accuracy, reliability_bins
+from ..metrics import ECE_BINS, ReliabilityBins, average_precision, per_class_accuracy, reliability_bins
 from ..posthoc import adjust_logits
 from ..weights import VARIANTS, check_counts, compute_weights
 from .checkpoint import atomic_write, atomic_write_text
@@ -63,19 +63,20 @@ def _log_x(ax, counts: np.ndarray) -> None:
 
 
 def plot_iif_variants(train_counts: Sequence[int], path: str, variants: Sequence[str] = VARIANTS,
-                      title: str = "") -> str:
-    """Paper Fig. 2: each IIF variant's weight against a class's training count ``IF`` (``K`` = sum of
-    the counts), left as is, right divided by the variant's largest weight (only ratios matter for
-    post-process predictions). Markers are the dataset's classes. Writes ``path`` and ``path.csv``."""
+                      title: str = "", total: Optional[int] = None) -> str:
+    """Paper Fig. 2: each IIF variant's weight against a class's training count ``IF`` (``K`` =
+    ``total``, default the sum of the counts; multi-label data pass the number of training images),
+    left as is, right divided by the variant's largest weight (only ratios matter for post-process
+    predictions). Markers are the dataset's classes. Writes ``path`` and ``path.csv``."""
     counts = check_counts(train_counts, "train_counts")
-    k = counts.sum()
+    k = counts.sum() if total is None else int(total)
     grid = np.unique(np.round(np.geomspace(max(counts.min(), 1), counts.max(), 200)))
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     rows = [[int(c)] for c in counts]
     for i, v in enumerate(variants):
         w_grid = compute_weights(grid, v, total=k).numpy()
-        w = compute_weights(counts, v).numpy()
+        w = compute_weights(counts, v, total=k).numpy()
         peak = np.abs(w).max()
         for ax, scale in ((axes[0], 1.0), (axes[1], 1.0 / peak)):
             (line,) = ax.plot(grid, w_grid * scale, label=v, lw=1.5, ls=_STYLES[i % len(_STYLES)])
@@ -99,8 +100,10 @@ def plot_iif_variants(train_counts: Sequence[int], path: str, variants: Sequence
 
 
 def plot_per_class_accuracy(train_counts: Sequence[int], accuracies: Mapping[str, Sequence[float]], path: str,
-                            class_names: Optional[Sequence[str]] = None, title: str = "") -> str:
-    """Per-class test accuracy (%) against training count, one series per method (``{label: (C,)}``)."""
+                            class_names: Optional[Sequence[str]] = None, title: str = "",
+                            ylabel: str = "test accuracy of the class (%)") -> str:
+    """Per-class test accuracy (%) against training count, one series per method (``{label: (C,)}``);
+    any other per-class score with ``ylabel`` (multi-label: AP in %)."""
     counts = check_counts(train_counts, "train_counts")
     order = np.argsort(-counts, kind="stable")
     plt = _pyplot()
@@ -114,7 +117,7 @@ def plot_per_class_accuracy(train_counts: Sequence[int], accuracies: Mapping[str
             ax.annotate(class_names[c], (counts[c], first[c]), fontsize=7, xytext=(3, -10), textcoords="offset points")
     _log_x(ax, counts)
     ax.set_xlabel("training images of the class")
-    ax.set_ylabel("test accuracy of the class (%)")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "per-class accuracy against training frequency")
@@ -210,6 +213,8 @@ def write_figures(preds: Sequence, out_dir: str, report: Optional[dict] = None, 
         if row.get("family") == "iif":
             variant = row["param"]
     os.makedirs(out_dir, exist_ok=True)
+    if getattr(base, "task", "single_label") == "multi_label":
+        return _multilabel_figures(preds, out_dir, variant, split)
     paths = [plot_iif_variants(counts, os.path.join(out_dir, "iif_variants.png"),
                                title=f"IIF variants on {dataset} training counts")]
 
@@ -236,4 +241,35 @@ def write_figures(preds: Sequence, out_dir: str, report: Optional[dict] = None, 
     rel = {name: reliability_bins(z, y, n_bins) for name, z, y in entries}
     paths.append(plot_reliability(rel, os.path.join(out_dir, "reliability.png"),
                                   title=f"{dataset} ({split}): reliability, {n_bins} bins"))
+    return paths
+
+
+def _multilabel_figures(preds: Sequence, out_dir: str, variant: str, split: str) -> list[str]:
+    """The multi-label figures: IIF variants with ``K`` = training images, per-class AP against training
+    frequency (post-process IIF with a positive weight has the model's own AP, so it is not drawn
+    twice), classifier weight norms. No reliability diagram: it bins the top softmax probability
+    of single-label predictions."""
+    base = preds[0]
+    counts = np.asarray(base.train_counts)
+    dataset = base.meta.get("dataset", "")
+    k = base.num_images if base.num_images is not None else int(counts.sum())
+    paths = [plot_iif_variants(counts, os.path.join(out_dir, "iif_variants.png"), total=k,
+                               title=f"IIF variants on {dataset} training counts (K = {k} images)")]
+    entries = [(_label(p), p.as_trained(split), p.splits[split][1]) for p in preds]
+    seen: dict[str, int] = {}
+    for i, (name, z, y) in enumerate(entries):  # two runs of one method (seeds) get numbered labels
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            entries[i] = (f"{name} #{seen[name]}", z, y)
+    ap = {name: average_precision(z, y) * 100 for name, z, y in entries}
+    paths.append(plot_per_class_accuracy(counts, ap, os.path.join(out_dir, "per_class_ap.png"),
+                                         base.meta.get("class_names"), ylabel="test AP of the class (%)",
+                                         title=f"{dataset} ({split}): per-class AP against training images"))
+    norms = {f"{name} ({p.head_type} head)": p.head_weight.norm(dim=1).numpy()
+             for (name, _, _), p in zip(entries, preds) if p.head_weight is not None}
+    if norms:
+        paths.append(plot_weight_norms(counts, norms, os.path.join(out_dir, "weight_norms.png"),
+                                       title=f"{dataset}: classifier weight norms, classes by frequency"))
+    logger.info("multi-label predictions: no reliability diagram (it is a single-label figure); "
+                "post-process IIF %s keeps every class's AP", variant)
     return paths

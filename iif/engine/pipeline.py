@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional
 from .checkpoint import atomic_write_text
 from .config import load_config
 from .evaluate import format_table
+from .task import build_task
 from .trainer import Trainer
 
 __all__ = ["run_stage", "run_two_stage"]
@@ -34,9 +35,11 @@ def run_two_stage(stage1: str, stage2: str, options: Optional[Mapping[str, Any]]
     opts2["strategy.load_from"] = os.path.join(cfg1["work_dir"], "last.pth")
     second = run_stage(stage2, opts2, resume)
     rows = first["rows"] + second["rows"]
+    task = build_task(first.get("task", "single_label"))
+    images = first.get("num_images") or sum(first["train_counts"])
     title = (f"{first['dataset']} ({first['split']} split, {len(first['train_counts'])} classes, "
-             f"{sum(first['train_counts'])} training images); accuracies in %")
-    table = format_table(rows, title)
+             f"{images} training images); {'accuracies' if not task.multilabel else 'mAP and F1'} in %")
+    table = format_table(rows, title, task.columns)
     out = os.path.join(os.path.dirname(cfg1["work_dir"]), "summary.md")
     atomic_write_text("```\n" + table + "\n```\n", out)
     return rows, table

@@ -30,16 +30,17 @@ from torch import nn
 
 from ..metrics import SHOT_THRESHOLDS
 from ..models import CosineHead, LinearHead, LWSHead
-from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, posthoc_sweep, select_on_validation
+from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, select_on_validation
 from ..weights import VARIANTS
 from .builders import apply_strategy, build_classifier, check_state_fits, build_criterion, build_datasets, build_loaders
 from .checkpoint import _json_safe, atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
-from .config import validate_config
-from .evaluate import CALIBRATION_COLUMNS, collect_logits, format_table, score
+from .config import validate_config, without_later_defaults
+from .evaluate import collect_logits, format_table
+from .task import build_task, resolve_task
 from .trainer import check_finite_logits, method_name, resolve_device
 
 __all__ = ["Predictions", "classifier_parameters", "predict_checkpoint", "save_predictions", "load_predictions",
-           "cached_predictions", "stored_config", "config_digest", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "GROUP_LABELS"]
+           "cached_predictions", "stored_config", "config_digest", "posthoc_applies", "evaluate_predictions", "format_report", "write_report", "file_digest", "CSV_FIELDS", "MULTILABEL_CSV_FIELDS", "GROUP_LABELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ GROUP_LABELS = {"iif": "IIF variant", "logit_adjustment": "logit-adj. tau", "tau
 #: Columns of the CSV written by :func:`write_report`.
 CSV_FIELDS = ("split", "method", "family", "param", "selected_on", "top1", "balanced", "many", "medium", "few",
               "ece", "nll")
+#: ... and of a multi-label report.
+MULTILABEL_CSV_FIELDS = ("split", "method", "family", "param", "selected_on", "map", "head", "medium", "tail", "cf1",
+                         "of1")
 
 
 @dataclass
@@ -58,15 +62,19 @@ class Predictions:
     """What one inference pass keeps: enough to score any post-hoc adjustment without the model.
 
     Attributes:
-        splits: ``{"test": (logits (N, C), labels (N,)), "val": ...}``; raw model outputs ``z``.
+        splits: ``{"test": (logits (N, C), labels (N,)), "val": ...}``; raw model outputs ``z``;
+            multi-label: labels are ``(N, C)`` 0/1 targets (stored as uint8).
         train_counts: ``(C,)`` training images per class.
-        shot_thresholds: ``(hi, lo)`` of the many/medium/few groups.
+        shot_thresholds: ``(hi, lo)`` of the many/medium/few groups (multi-label: head/medium/tail).
         predict_weights: ``(C,)`` for a model trained with IIF-CE, which predicts with ``w * z``
             (paper Eq. 4); None when it predicts with ``z``.
         head_weight: ``(C, D)`` the classifier's (effective) weight; None if it has none.
         head_bias: ``(C,)`` or None.
         head_type: ``"linear"`` (tau-normalisation applies), ``"cosine"`` or ``"other"``.
         meta: method name, loss, strategy, dataset, config, checkpoint and its digest, class names.
+        task: ``"single_label"`` or ``"multi_label"`` (:mod:`iif.engine.task`).
+        num_images: ``K``, the number of training images (multi-label; None for single-label, where
+            it is ``sum(train_counts)``).
     """
 
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -77,6 +85,8 @@ class Predictions:
     head_bias: Optional[torch.Tensor] = None
     head_type: str = "other"
     meta: dict[str, Any] = field(default_factory=dict)
+    task: str = "single_label"
+    num_images: Optional[int] = None
 
     def as_trained(self, split: str) -> torch.Tensor:
         """The model's own scores on ``split``: ``w * z`` for an IIF-trained model, else ``z``."""
@@ -112,7 +122,10 @@ def classifier_parameters(head: nn.Module) -> tuple[Optional[torch.Tensor], Opti
 def config_digest(cfg: dict) -> str:
     """sha256 of a resolved config (every key, defaults included; internal ``_`` keys and the
     settings that cannot change the logits left out): saved logits are reused only for an equal one."""
-    keep = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("work_dir", "evaluate")}
+    # Keys that joined the schema later count only when they differ from their default, so the
+    # digests of configs written before them (and their cached logits) stay valid.
+    keep = {k: v for k, v in without_later_defaults(cfg).items()
+            if not k.startswith("_") and k not in ("work_dir", "evaluate")}
     text = json.dumps(_json_safe(keep), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -166,7 +179,8 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     dev = resolve_device(device or cfg["device"])
     cfg["_device"] = dev
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    counts, thresholds, class_names, model = None, SHOT_THRESHOLDS, None, None
+    counts, thresholds, class_names, model, num_images = None, SHOT_THRESHOLDS, None, None, None
+    task = build_task(resolve_task(cfg))
     for split in splits:
         split_cfg = dict(cfg, data=dict(cfg["data"], eval_split=split))
         try:
@@ -178,7 +192,8 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
             continue
         if counts is None:
             counts = np.asarray(train_set.class_counts(), dtype=np.int64)
-            thresholds = tuple(int(t) for t in getattr(train_set, "shot_thresholds", SHOT_THRESHOLDS))
+            thresholds = task.thresholds(train_set)
+            num_images = int(train_set.num_images) if task.multilabel else None
             class_names = [str(c) for c in getattr(train_set, "classes", range(len(counts)))]
             saved = ckpt.get("class_counts")
             if saved is not None and not np.array_equal(np.asarray(saved), counts):
@@ -191,7 +206,7 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     if "test" not in out:
         raise ValueError(f"splits must include 'test', got {list(splits)}")
     predict_weights = None
-    adjust = getattr(build_criterion(cfg, counts, thresholds), "adjust", None)
+    adjust = getattr(build_criterion(cfg, counts, thresholds, num_images), "adjust", None)
     if adjust is not None:
         # IIF-CE models predict with w * z; keep w so the raw z stay available for the figures.
         with torch.no_grad():
@@ -210,8 +225,11 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
                 dataset=cfg["data"]["name"], config=cfg.get("_config_path"), checkpoint=os.path.abspath(checkpoint),
                 checkpoint_sha256=file_digest(checkpoint), class_names=class_names, model=cfg["model"]["name"],
                 head=cfg["model"]["head"], config_sha256=config_digest(cfg))
+    if task.multilabel:
+        meta["task"] = task.name
     return Predictions(splits=out, train_counts=counts, shot_thresholds=thresholds, predict_weights=predict_weights,
-                       head_weight=weight, head_bias=bias, head_type=kind, meta=meta)
+                       head_weight=weight, head_bias=bias, head_type=kind, meta=meta, task=task.name,
+                       num_images=num_images)
 
 
 def cached_predictions(checkpoint: str, path: str, cfg: Optional[dict] = None, recompute: bool = False,
@@ -245,9 +263,14 @@ def save_predictions(pred: Predictions, path: str) -> None:
                                          shot_thresholds=np.asarray(pred.shot_thresholds, dtype=np.int64),
                                          head_type=np.asarray(pred.head_type),
                                          meta=np.asarray(json.dumps(pred.meta)))
+    if pred.task != "single_label":  # single-label files stay as they were
+        arrays["task"] = np.asarray(pred.task)
+    if pred.num_images is not None:
+        arrays["num_images"] = np.asarray(int(pred.num_images), dtype=np.int64)
     for split, (logits, labels) in pred.splits.items():
         arrays[f"{split}_logits"] = logits.float().numpy()
-        arrays[f"{split}_labels"] = labels.long().numpy()
+        # multi-hot (N, C) targets as uint8 (0/1; an eighth of int64), class indices (N,) as int64
+        arrays[f"{split}_labels"] = labels.to(torch.uint8).numpy() if labels.dim() == 2 else labels.long().numpy()
     for key in ("predict_weights", "head_weight", "head_bias"):
         value = getattr(pred, key)
         if value is not None:
@@ -276,7 +299,9 @@ def load_predictions(path: str) -> Predictions:
             predict_weights=get("predict_weights"),
             head_weight=torch.from_numpy(get("head_weight")) if "head_weight" in keys else None,
             head_bias=torch.from_numpy(get("head_bias")) if "head_bias" in keys else None,
-            head_type=str(z["head_type"]), meta=json.loads(str(z["meta"])))
+            head_type=str(z["head_type"]), meta=json.loads(str(z["meta"])),
+            task=str(z["task"]) if "task" in keys else "single_label",
+            num_images=int(z["num_images"]) if "num_images" in keys else None)
 
 
 POSTHOC_MODES = ("auto", "always", "never")
@@ -295,7 +320,8 @@ def posthoc_applies(meta: dict, mode: str = "auto") -> tuple[bool, str]:
         mode = meta["posthoc"]  # the run's own evaluate.posthoc
     if mode != "auto":
         return mode == "always", "post-hoc rows switched off (posthoc='never')"
-    if meta.get("loss") == "ce" and meta.get("strategy") != "decoupled":
+    plain = build_task(meta.get("task", "single_label")).plain_loss  # softmax CE, or BCE for multi-label
+    if meta.get("loss") == plain and meta.get("strategy") != "decoupled":
         return True, ""
     return False, (f"post-hoc rows skipped: the model was trained with loss {meta.get('loss')!r} / strategy "
                    f"{meta.get('strategy')!r}, and adjusting it again would adjust twice (posthoc='always' forces them)")
@@ -305,18 +331,19 @@ def _split_rows(pred: Predictions, split: str, do_posthoc: bool, variants: Seque
                 tn_taus: Sequence[float]) -> list[dict]:
     logits, labels = pred.splits[split]
     counts = pred.train_counts
-    first = score(f"as trained ({pred.meta.get('method', 'model')})", pred.as_trained(split), labels, counts,
-                  pred.shot_thresholds, per_class=True)
+    task = build_task(pred.task)
+    first = task.score(f"as trained ({pred.meta.get('method', 'model')})", pred.as_trained(split), labels, counts,
+                       pred.shot_thresholds, per_class=True)
     first.update(family=None, param=None)
     rows = [first]
     if do_posthoc:
-        rows += posthoc_sweep(logits, labels, counts, variants, la_taus, tn_taus, pred.head_weight, pred.head_bias,
-                              pred.shot_thresholds)
+        rows += task.posthoc_rows(logits, labels, counts, pred.shot_thresholds, variants, la_taus, tn_taus,
+                                  pred.head_weight, pred.head_bias, num_images=pred.num_images, per_class=True)
     return rows
 
 
 def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, la_taus: Sequence[float] = DEFAULT_TAUS,
-                         tn_taus: Sequence[float] = DEFAULT_TAUS, select_metric: str = "balanced",
+                         tn_taus: Sequence[float] = DEFAULT_TAUS, select_metric: Optional[str] = None,
                          posthoc: str = "auto") -> dict:
     """Score the model as trained and every post-hoc variant on each split; select on validation.
 
@@ -325,15 +352,32 @@ def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, 
     ``selected`` (test rows of the methods chosen on validation, one per family and one over
     everything incl. the unadjusted model; empty without a validation split), ``select_metric``,
     ``train_counts``, ``shot_thresholds`` and ``notes`` (what was skipped and why, how selection works).
+
+    Multi-label predictions (``pred.task == "multi_label"``) get mAP rows (mAP, head / medium /
+    tail, CF1, OF1) and post-process IIF of every variant with ``K = pred.num_images``; their
+    report also holds ``task`` and ``num_images``. ``select_metric`` None is the task's default
+    (``"balanced"``, or ``"map"`` for multi-label); it must be one of the task's metrics.
     """
+    task = build_task(pred.task)
+    if select_metric is None:
+        select_metric = task.default_select_metric
     if select_metric not in SELECT_METRICS:
         raise ValueError(f"unknown selection metric {select_metric!r}; expected one of {list(SELECT_METRICS)}")
+    if select_metric not in task.select_metrics:
+        raise ValueError(f"selection metric {select_metric!r} is not a {task.name} metric; expected one of "
+                         f"{list(task.select_metrics)}")
     for split, (logits, _) in pred.splits.items():
         check_finite_logits(logits, f"{split} split of {pred.meta.get('checkpoint', 'the predictions')}")
     notes = []
     do_posthoc, why = posthoc_applies(pred.meta, posthoc)
     if not do_posthoc:
         notes.append(why)
+    if do_posthoc and task.multilabel:
+        notes.append("multi-label: post-process IIF (every variant, K = training images) scales each sigmoid "
+                     "logit; a positive weight keeps each class's ranking, so its AP is unchanged and the rows "
+                     "differ in CF1 / OF1 (logit adjustment and tau-normalisation are softmax adjustments: not "
+                     "scored)")
+        la_taus, tn_taus = (), ()
     if do_posthoc and tn_taus and pred.head_type != "linear":
         notes.append(f"tau-normalisation not evaluated: the classifier is {pred.head_type!r}, not linear"
                      + (" (a cosine head uses only the directions of its rows, so tau-norm is the identity)"
@@ -355,22 +399,27 @@ def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, 
     elif do_posthoc:
         notes.append("no validation split: nothing is selected; choosing a row below by its test accuracy "
                      "would overstate it")
-    return dict(meta=pred.meta, train_counts=[int(c) for c in pred.train_counts],
-                shot_thresholds=list(pred.shot_thresholds), select_metric=select_metric, splits=splits,
-                selected=selected, notes=notes)
+    report = dict(meta=pred.meta, train_counts=[int(c) for c in pred.train_counts],
+                  shot_thresholds=list(pred.shot_thresholds), select_metric=select_metric, splits=splits,
+                  selected=selected, notes=notes)
+    if task.multilabel:
+        report.update(task=task.name, num_images=pred.num_images)
+    return report
 
 
 def format_report(report: dict) -> str:
     """The text tables of a report: test rows, the validation-selected rows, then the notes."""
     meta = report["meta"]
     counts = report["train_counts"]
-    head = (f"{meta.get('dataset')} ({len(counts)} classes, {sum(counts)} training images, "
+    task = build_task(report.get("task", "single_label"))
+    # Multi-label: an image counts once per label in sum(counts); K is the number of images.
+    images = report.get("num_images") or sum(counts)
+    head = (f"{meta.get('dataset')} ({len(counts)} classes, {images} training images, "
             f"{min(counts)}..{max(counts)} per class); checkpoint {meta.get('checkpoint')}")
-    parts = [head, "", format_table(report["splits"]["test"], "test split; accuracies and ECE in %, NLL in nats",
-                                    CALIBRATION_COLUMNS)]
+    parts = [head, "", format_table(report["splits"]["test"], f"test split; {task.units}", task.report_columns)]
     if report["selected"]:
         parts += ["", format_table(report["selected"], f"chosen on the validation split by {report['select_metric']}"
-                                   f", reported on test", CALIBRATION_COLUMNS)]
+                                   f", reported on test", task.report_columns)]
     parts += [""] + [f"note: {n}" for n in report["notes"]]
     return "\n".join(parts)
 
@@ -380,7 +429,11 @@ def _csv_rows(report: dict) -> list[dict]:
     for split, rows in report["splits"].items():
         out += [dict(r, split=split, selected_on="") for r in rows]
     out += [dict(r, split="test", selected_on="val") for r in report["selected"]]
-    return [{k: ("" if r.get(k) is None else r.get(k)) for k in CSV_FIELDS} for r in out]
+    return [{k: ("" if r.get(k) is None else r.get(k)) for k in _csv_fields(report)} for r in out]
+
+
+def _csv_fields(report: dict) -> tuple[str, ...]:
+    return MULTILABEL_CSV_FIELDS if report.get("task") == "multi_label" else CSV_FIELDS
 
 
 def write_report(report: dict, out_dir: str, stem: str = "results") -> dict[str, str]:
@@ -389,7 +442,7 @@ def write_report(report: dict, out_dir: str, stem: str = "results") -> dict[str,
     paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("json", "csv", "txt")}
     atomic_write_json(report, paths["json"])
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=_csv_fields(report), lineterminator="\n")
     writer.writeheader()
     writer.writerows(_csv_rows(report))
     atomic_write_text(buf.getvalue(), paths["csv"])

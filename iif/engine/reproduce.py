@@ -8,9 +8,14 @@ So the command is resumable: run it again and it does only what is missing.
 
 Layout: ``<root>/<dataset>/seed<k>/<method>/`` holds the run (``last.pth``, ``eval/``) and
 ``cell.json``; ``<root>/results.md`` / ``results.json`` hold the table.
+
+Multi-label datasets (``toy_mlt``, ``voc_mlt``, ``coco_mlt``) have their own rows (BCE, focal, ASL,
+DB-Focal, BAL with the occurrence sampler, IIF-sigmoid end-to-end and post-process on the BCE
+cell) and columns (mAP, head / medium / tail mAP, CF1, OF1); a dataset's task decides which.
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -22,11 +27,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .checkpoint import atomic_write_json, atomic_write_text
-from .config import load_config
+from .config import ConfigError, load_config
 from .report import GROUP_LABELS, cached_predictions, evaluate_predictions, load_predictions, write_report
+from .task import dataset_task, resolve_task
 from .trainer import Trainer
 
-__all__ = ["Method", "METHODS", "default_methods", "METRICS", "Recipe", "run_table", "run_cell", "cell_dir", "aggregate", "missing_cells",
+__all__ = ["Method", "METHODS", "default_methods", "METRICS", "MULTILABEL_METRICS", "Recipe", "run_table", "run_cell", "cell_dir", "aggregate", "missing_cells",
            "format_markdown"]
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,9 @@ class Method:
         source: the cell whose saved logits a ``"posthoc"`` method adjusts (the softmax cell, or
             ``"reslt"`` for post-process IIF on a ResLT model, whose config asks for post-hoc rows).
         default: part of the table when ``--methods`` is not given (the ResLT rows are opt-in).
+        task: ``"single_label"`` or ``"multi_label"``: the datasets the row belongs to.
+        select_metric: the validation metric of the cell's report (None: the task's default, balanced
+            accuracy or mAP); a ``"val:..."`` pick is the choice by it.
     """
 
     key: str
@@ -56,6 +65,8 @@ class Method:
     pick: str = "as trained"
     source: str = "softmax"
     default: bool = True
+    task: str = "single_label"
+    select_metric: Optional[str] = None
 
 
 #: The table's rows, in order (the softmax cell first: the others build on it).
@@ -84,13 +95,39 @@ METHODS: tuple[Method, ...] = (
     Method("reslt_posthoc_iif", "ResLT (beta 0.5) + post-process IIF smooth", "posthoc",
            pick="post-process IIF smooth", source="reslt", default=False),
     Method("reslt_iif", "ResLT (beta 0.5) + IIF smooth (fused and branches)", "train", "reslt_iif", default=False),
+    # Multi-label rows (toy_mlt, voc_mlt, coco_mlt): the BCE cell first, post-process IIF builds on it.
+    Method("bce", "BCE", "train", "bce", task="multi_label"),
+    Method("sigmoid_focal", "focal (sigmoid, gamma 2)", "train", "focal", task="multi_label"),
+    Method("asl", "ASL", "train", "asl", task="multi_label"),
+    Method("db_focal", "DB-Focal", "train", "db_focal", task="multi_label"),
+    Method("bal_occurrence", "BAL (occurrence sampler)", "train", "bal_occurrence", task="multi_label"),
+    Method("iif_bce", "IIF-sigmoid smooth (end-to-end)", "train", "iif_bce", task="multi_label"),
+    Method("posthoc_iif_bce", "post-process IIF-sigmoid smooth (on BCE)", "posthoc", pick="post-process IIF smooth",
+           source="bce", task="multi_label"),
+    # AP is blind to a positive per-class scale, so the variant is chosen by validation CF1.
+    Method("posthoc_iif_bce_val", "post-process IIF-sigmoid (variant chosen on val CF1)", "posthoc",
+           pick=f"val:{GROUP_LABELS['iif']}", source="bce", task="multi_label", select_metric="cf1"),
+    Method("bal", "BAL (random sampling)", "train", "bal", default=False, task="multi_label"),
 )
 _BY_KEY = {m.key: m for m in METHODS}
 
 
-def default_methods() -> list[str]:
-    """The method keys of the table when none are chosen."""
-    return [m.key for m in METHODS if m.default]
+def default_methods(task: str = "single_label") -> list[str]:
+    """The method keys of the table of a ``task`` dataset when none are chosen."""
+    return [m.key for m in METHODS if m.default and m.task == task]
+
+
+def _dataset_task(recipe: "Recipe", dataset: str) -> str:
+    """The task of a ``configs/cls/<dataset>/`` folder: its dataset's, else its first loadable config's."""
+    task = dataset_task(dataset)
+    if task is not None:
+        return task
+    for path in sorted(glob.glob(os.path.join(recipe.config_dir, dataset, "*.py"))):
+        try:
+            return resolve_task(load_config(path, dict(recipe.options)))
+        except (ConfigError, ValueError, FileNotFoundError):
+            continue
+    return "single_label"
 
 
 def _needs(m: Method) -> Optional[str]:
@@ -99,6 +136,8 @@ def _needs(m: Method) -> Optional[str]:
 
 #: Columns of the markdown table.
 METRICS = ("top1", "balanced", "many", "medium", "few", "ece", "nll")
+#: ... of a multi-label dataset's table.
+MULTILABEL_METRICS = ("map", "head", "medium", "tail", "cf1", "of1")
 
 
 @dataclass(frozen=True)
@@ -126,7 +165,8 @@ def cell_dir(root: str, dataset: str, seed: int, key: str) -> str:
 def _config_path(recipe: Recipe, dataset: str, method: Method) -> str:
     path = os.path.join(recipe.config_dir, dataset, f"{method.config}.py")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"method {method.key!r} needs {path}; add it (mirror configs/cls/fashion_mnist_lt/"
+        mirror = "toy_mlt" if method.task == "multi_label" else "fashion_mnist_lt"
+        raise FileNotFoundError(f"method {method.key!r} needs {path}; add it (mirror configs/cls/{mirror}/"
                                 f"{method.config}.py) or leave the method out (--methods)")
     return path
 
@@ -190,7 +230,7 @@ def run_cell(root: str, dataset: str, seed: int, method: Method, recipe: Recipe)
         train_s = sum(h.get("time_s", 0.0) for h in trainer.history)
         pred, _ = cached_predictions(ckpt, os.path.join(cfg["work_dir"], "eval", "predictions.npz"), cfg)
         config = cfg["_config_path"]
-    report = evaluate_predictions(pred)
+    report = evaluate_predictions(pred, select_metric=method.select_metric)
     if method.kind != "posthoc":
         write_report(report, os.path.join(out, "eval"))  # the full variant table of the run, as test_cls writes it
     row, note = _pick(report, method.pick)
@@ -222,19 +262,15 @@ def run_table(datasets: Sequence[str], seeds: Sequence[int], recipe: Recipe, roo
     A cell that fails (a diverging loss, say) is logged and recorded in ``failed.json`` beside
     where its ``cell.json`` would be; the others go on, and the next call retries it.
     """
-    keys = list(methods) if methods else default_methods()
-    unknown = [k for k in keys if k not in _BY_KEY]
+    unknown = [k for k in (methods or ()) if k not in _BY_KEY]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; expected some of {list(_BY_KEY)}")
-    chosen = [m for m in METHODS if m.key in keys]
-    for m in chosen:
-        if _needs(m) is not None and _needs(m) not in keys:
-            raise ValueError(f"method {m.key!r} builds on the {_needs(m)} cell: include {_needs(m)!r} in methods")
+    chosen = {d: _table_methods(recipe, d, methods) for d in datasets}
     for d in datasets:
-        for m in chosen:
+        for m in chosen[d]:
             if m.config:
                 _config_path(recipe, d, m)  # every config exists before hours of training start
-    cells = [(d, s, m) for d in datasets for s in seeds for m in chosen]
+    cells = [(d, s, m) for d in datasets for s in seeds for m in chosen[d]]
     records = []
     bar = tqdm(cells, desc="reproduce", disable=None)
     for d, s, m in bar:
@@ -258,13 +294,30 @@ def run_table(datasets: Sequence[str], seeds: Sequence[int], recipe: Recipe, roo
     return records
 
 
+def _table_methods(recipe: Recipe, dataset: str, methods: Optional[Sequence[str]]) -> list[Method]:
+    """The rows of ``dataset``'s table: ``methods``, or its task's default ones; all of its task."""
+    task = _dataset_task(recipe, dataset)
+    keys = list(methods) if methods else default_methods(task)
+    chosen = [m for m in METHODS if m.key in keys]
+    other = [m.key for m in chosen if m.task != task]
+    if other:
+        raise ValueError(f"method(s) {other} do not belong to dataset {dataset!r}, a {task} task; expected some of "
+                         f"{[m.key for m in METHODS if m.task == task]}")
+    for m in chosen:
+        if _needs(m) is not None and _needs(m) not in keys:
+            raise ValueError(f"method {m.key!r} builds on the {_needs(m)} cell: include {_needs(m)!r} in methods")
+    return chosen
+
+
 def missing_cells(records: Sequence[dict], datasets: Sequence[str], seeds: Sequence[int], root: str,
-                  methods: Optional[Sequence[str]] = None) -> list[str]:
-    """``"<dataset> <method> seed <s>: <why>"`` for every cell of the table without a record."""
-    keys = list(methods) if methods else default_methods()
+                  methods: Optional[Sequence[str]] = None, recipe: Optional[Recipe] = None) -> list[str]:
+    """``"<dataset> <method> seed <s>: <why>"`` for every cell of the table without a record
+    (``recipe`` tells each dataset's task, and so its default methods, when ``methods`` is None)."""
     have = {(r["dataset"], r["method"], r["seed"]) for r in records}
     out = []
     for d in datasets:
+        task = _dataset_task(recipe, d) if recipe is not None else (dataset_task(d) or "single_label")
+        keys = list(methods) if methods else default_methods(task)
         for s in seeds:
             for k in keys:
                 if (d, k, s) in have:
@@ -303,12 +356,18 @@ def aggregate(records: Sequence[dict], seeds: Sequence[int]) -> dict:
     for dataset, methods in out.items():
         for key, d in methods.items():
             stats = {}
-            for metric in METRICS:
+            for metric in _metrics_of(key):
                 vals = [row[metric] for row in d["rows"] if row.get(metric) is not None]
                 stats[metric] = (*_mean_std(vals), len(vals)) if vals else None
             d["stats"] = stats
             d["choices"] = {row["seed"]: _choice(row) for row in d["rows"] if row.get("selected")}
     return out
+
+
+def _metrics_of(key: str) -> tuple[str, ...]:
+    """The table columns of a method's task."""
+    m = _BY_KEY.get(key)
+    return MULTILABEL_METRICS if m is not None and m.task == "multi_label" else METRICS
 
 
 def _cell(stat: Optional[tuple], n_seeds: int, digits: int) -> str:
@@ -322,8 +381,11 @@ def _cell(stat: Optional[tuple], n_seeds: int, digits: int) -> str:
 def format_markdown(summary: dict, seeds: Sequence[int], recipe: Recipe, wall_s: Optional[dict] = None) -> str:
     """Markdown tables of :func:`aggregate`'s output: mean ± std (sample std) over the seeds."""
     lines = []
-    heads = ("top-1", "balanced", "many", "medium", "few", "ECE", "NLL")
     for dataset, methods in summary.items():
+        multilabel = any(_metrics_of(k) == MULTILABEL_METRICS for k in methods)
+        metrics = MULTILABEL_METRICS if multilabel else METRICS
+        heads = (("mAP", "head", "medium", "tail", "CF1", "OF1") if multilabel
+                 else ("top-1", "balanced", "many", "medium", "few", "ECE", "NLL"))
         extra = f"; {wall_s[dataset] / 60:.0f} min of compute" if wall_s and dataset in wall_s else ""
         lines += [f"### {dataset} (test split; seeds {', '.join(map(str, seeds))}{extra})", "",
                   "| method | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
@@ -337,7 +399,7 @@ def format_markdown(summary: dict, seeds: Sequence[int], recipe: Recipe, wall_s:
                 footnotes.append(f"{m.name}: not available: {reason}")
                 lines.append(f"| {m.name} | " + " | ".join(["n/a"] * len(heads)) + " |")
                 continue
-            cells = [_cell(d["stats"][k], len(seeds), 3 if k == "nll" else 1) for k in METRICS]
+            cells = [_cell(d["stats"].get(k), len(seeds), 3 if k == "nll" else 1) for k in metrics]
             lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
             if d["choices"]:
                 picks = ", ".join(f"seed {s}: {c}" for s, c in sorted(d["choices"].items()))

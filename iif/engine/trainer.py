@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..metrics import SHOT_THRESHOLDS
 from .builders import (
     apply_strategy,
     build_classifier,

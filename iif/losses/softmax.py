@@ -84,19 +84,24 @@ def _weights_like(weights: ArrayLike | Tensor, logits: Tensor, name: str) -> Ten
     return w.to(device=logits.device, dtype=logits.dtype)
 
 
-def _full_weights(weights: Tensor, num_logits: int, background: bool) -> Tensor:
-    """Per-logit multipliers ``(num_logits,)``: ``weights`` plus, with ``background``, a 1 at index C."""
+def _full_weights(weights: Tensor, num_logits: int, background: bool, fill: float = 1.0,
+                  what: str = "weights") -> Tensor:
+    """Per-logit vector ``(num_logits,)``: ``weights`` plus, with ``background``, ``fill`` at index C.
+
+    ``fill`` is 1 for multipliers (IIF) and 0 for additive shifts (logit adjustment, NorCal,
+    Balanced Softmax), so either way the background logit is left as it is. ``what`` names the
+    per-class vector in the error message."""
     c = weights.shape[-1]
     expected = c + 1 if background else c
     if weights.dim() != 1 or num_logits != expected:
         extra = " plus a background column" if background else ""
         raise ValueError(
-            f"weights of shape {tuple(weights.shape)} need logits with {expected} columns "
+            f"{what} of shape {tuple(weights.shape)} need logits with {expected} columns "
             f"({c} classes{extra}), got {num_logits}"
         )
     if background:
         # Background is left unscaled (weight exactly 1): it is not a long-tailed class.
-        return torch.cat([weights, weights.new_ones(1)])
+        return torch.cat([weights, weights.new_full((1,), fill)])
     return weights
 
 
@@ -288,59 +293,78 @@ class CostSensitiveCrossEntropy(nn.Module):
 
 
 def logit_adjusted_cross_entropy(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, tau: float = 1.0,
-                                 reduction: str = "mean") -> Tensor:
+                                 reduction: str = "mean", background: bool = False) -> Tensor:
     """Logit-adjusted CE (Menon et al., ICLR 2021): ``CE(z + tau * log(prior), y)``.
 
     ``counts`` ``(C,)`` are training counts, or a precomputed ``log_prior`` tensor is
-    accepted through :class:`LogitAdjustedLoss`.
+    accepted through :class:`LogitAdjustedLoss`. With ``background=True`` the logits are
+    ``(N, C+1)`` with background last (MMDetection) and only the ``C`` foreground logits are
+    shifted: the background logit is not a class with a training frequency.
     """
     _check(logits, target, reduction, "logit_adjusted_cross_entropy")
     empty = _empty(logits, reduction)
     if empty is not None:
         return empty
     prior = log_prior(counts, device=logits.device).to(logits.dtype)
-    return _logit_adjusted(logits, target, prior, tau, reduction)
+    return _logit_adjusted(logits, target, prior, tau, reduction, background)
 
 
-def _logit_adjusted(logits: Tensor, target: Tensor, prior: Tensor, tau: float, reduction: str) -> Tensor:
+def _logit_adjusted(logits: Tensor, target: Tensor, prior: Tensor, tau: float, reduction: str,
+                    background: bool = False) -> Tensor:
+    if background:
+        # (C+1,) shift, 0 at the background column; _full_weights names the shapes if they disagree.
+        shift = _full_weights(tau * prior.to(logits.dtype), logits.shape[1], True, fill=0.0, what="counts")
+        return F.cross_entropy(logits + shift, target, reduction=reduction)
     if prior.shape != (logits.shape[1],):
         raise ValueError(f"counts must have {logits.shape[1]} entries (one per logit), got {tuple(prior.shape)}")
     return F.cross_entropy(logits + tau * prior.to(logits.dtype), target, reduction=reduction)
 
 
-def balanced_softmax_loss(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, reduction: str = "mean") -> Tensor:
+def balanced_softmax_loss(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, reduction: str = "mean",
+                          background: bool = False) -> Tensor:
     """Balanced Softmax (Ren et al., NeurIPS 2020): ``CE(z + log n, y)``.
 
     Identical to logit-adjusted CE with ``tau = 1`` (``log sum(n)`` cancels in the softmax).
+
+    Detection (``background=True``, logits ``(N, C+1)``, background last): ``CE([z_c + log p_c,
+    z_bg], y)`` with ``p_c = n_c / sum(n)``, the background logit untouched. Source: the authors'
+    LVIS code (BalancedMetaSoftmax-InstanceSeg, ``BalancedSoftmaxFastRCNNOutputs``) is a sigmoid
+    variant without a background logit that shifts the foreground logits of foreground RoIs only;
+    neither it nor the paper defines a softmax with a background column, so the background is left
+    as it is, and the foreground shift is the log-prior, which makes this the training-time twin of
+    :func:`iif.logit_adjustment` with ``background=True``. Here ``log sum(n)`` does not cancel: the
+    counts' form ``z_c + log n_c`` would move every foreground logit by ``log sum(n)`` against
+    the background.
     """
-    return logit_adjusted_cross_entropy(logits, target, counts, tau=1.0, reduction=reduction)
+    return logit_adjusted_cross_entropy(logits, target, counts, tau=1.0, reduction=reduction, background=background)
 
 
 class LogitAdjustedLoss(nn.Module):
     """Module form of :func:`logit_adjusted_cross_entropy`; the log-prior is a buffer."""
 
-    def __init__(self, counts: ArrayLike, tau: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, counts: ArrayLike, tau: float = 1.0, reduction: str = "mean", background: bool = False) -> None:
         super().__init__()
         self.register_buffer("log_prior", log_prior(counts))
         self.tau = float(tau)
         self.reduction = reduction
+        self.background = bool(background)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         _check(logits, target, self.reduction, type(self).__name__)
         empty = _empty(logits, self.reduction)
         if empty is not None:
             return empty
-        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.reduction)
+        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.reduction, self.background)
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau}"
+        return f"tau={self.tau}, background={self.background}"
 
 
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
-    """Module form of :func:`balanced_softmax_loss`."""
+    """Module form of :func:`balanced_softmax_loss` (``background=True``: detection, see there)."""
 
-    def __init__(self, counts: ArrayLike, reduction: str = "mean") -> None:
-        super().__init__(counts, tau=1.0, reduction=reduction)
+    def __init__(self, counts: ArrayLike, reduction: str = "mean", background: bool = False) -> None:
+        super().__init__(counts, tau=1.0, reduction=reduction, background=background)
 
 
 # ------------------------------------------------------------------------------ LDAM
