@@ -405,8 +405,8 @@ def multilabel_f1(probs: ArrayLike | Tensor, targets: ArrayLike | Tensor, thresh
     ``CP`` / ``CR``: mean per-class precision / recall (a class never predicted has precision 0,
     a class without positives is left out of ``CR``), ``CF1 = 2 CP CR / (CP + CR)``; ``OP`` /
     ``OR`` / ``OF1``: the same from counts pooled over all classes (the ML-GCN convention).
-    Unlike AP, these change when a per-class rescaling such as post-process IIF moves scores
-    across the threshold.
+    Unlike AP, these change when a per-class rescaling moves scores across the threshold; scaling
+    a logit by a positive weight (post-process IIF) keeps its sign, so at 0.5 it never does.
     """
     p, t = _check_multilabel_scores(probs, targets, "multilabel_f1")
     pred = p >= threshold

@@ -313,8 +313,10 @@ def multilabel_posthoc_adjustments(logits: Tensor, train_counts: ArrayLike, num_
     is skipped with a log message.
 
     A positive weight does not change the order of a class's scores, so it leaves that class's
-    AP (and mAP) unchanged: post-process IIF shows in thresholded metrics (CF1 / OF1 at 0.5) and
-    wherever a weight is negative (``rel`` / ``normit`` for a class in more than half the images).
+    AP (and mAP) unchanged; nor the sign of a logit, so ``sigmoid(w z) >= 0.5`` exactly when
+    ``sigmoid(z) >= 0.5`` and CF1 / OF1 at 0.5 are unchanged too. Only the probabilities move
+    (calibration, other thresholds, rankings across classes within an image), and a negative
+    weight (``rel`` / ``normit`` for a class in more than half the images) flips that class.
     """
     for v, w in _multilabel_weights(logits, train_counts, num_images, variants):
         yield Adjustment(f"{prefix}post-process IIF {v}", "iif", v), adjust_logits(logits, w)

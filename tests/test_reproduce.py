@@ -22,7 +22,7 @@ def _recipe(**kw):
 @pytest.mark.slow
 def test_table_runs_resumes_retries_and_refuses_another_recipe(tmp_path, monkeypatch, capsys):
     root = str(tmp_path / "rep")
-    methods = ["softmax", "posthoc_iif_val", "tau_norm", "crt"]
+    methods = ["softmax", "posthoc_iif_val", "softmax_linear", "tau_norm", "crt"]
     real_run_cell = reproduce.run_cell
 
     def crt_diverges(root_, dataset, seed, method, recipe):
@@ -33,20 +33,20 @@ def test_table_runs_resumes_retries_and_refuses_another_recipe(tmp_path, monkeyp
     monkeypatch.setattr(reproduce, "run_cell", crt_diverges)
     records = run_table(["fashion_mnist_lt"], [0, 1], _recipe(), root, methods)
     assert [(r["seed"], r["method"]) for r in records] == [
-        (0, "softmax"), (0, "posthoc_iif_val"), (0, "crt"), (0, "tau_norm"),
-        (1, "softmax"), (1, "posthoc_iif_val"), (1, "tau_norm")]
+        (0, "softmax"), (0, "posthoc_iif_val"), (0, "crt"), (0, "softmax_linear"), (0, "tau_norm"),
+        (1, "softmax"), (1, "posthoc_iif_val"), (1, "softmax_linear"), (1, "tau_norm")]
     failed = os.path.join(root, "fashion_mnist_lt", "seed1", "crt", "failed.json")
     assert json.load(open(failed))["error"] == "loss is nan"
     soft = records[0]
     assert soft["row"]["method"] == "as trained (softmax)" and soft["config"].endswith("fashion_mnist_lt/softmax.py")
     assert records[1]["row"]["family"] == "iif" and records[1]["row"]["selected"].startswith("post-process IIF ")
-    assert records[3]["row"]["family"] == "tau_norm"  # linear head: tau-norm applies
+    assert records[4]["row"]["family"] == "tau_norm"  # the linear-head softmax: tau-norm applies
 
     # Resume: finished cells are read back, never re-run; the failed one is retried.
     ran = []
     monkeypatch.setattr(reproduce, "run_cell", lambda *a: ran.append(a[3].key) or real_run_cell(*a))
     again = run_table(["fashion_mnist_lt"], [0, 1], _recipe(), root, methods)
-    assert ran == ["crt"] and len(again) == 8 and not os.path.exists(failed)
+    assert ran == ["crt"] and len(again) == 10 and not os.path.exists(failed)
     assert [r["finished"] for r in again if (r["seed"], r["method"]) != (1, "crt")] == [r["finished"] for r in records]
 
     text, path = write_outputs(again, [0, 1], _recipe(), root, ["fashion_mnist_lt"])
@@ -71,7 +71,7 @@ def test_table_runs_resumes_retries_and_refuses_another_recipe(tmp_path, monkeyp
             "--decoupled-epochs", "1", "--config-dir", os.path.join(REPO, "configs/cls"), "--work-root", root,
             "--cfg-options"] + [f"{k}={v}" for k, v in FAKE.items()]
     assert tool.main(argv) == 0
-    assert "| tau-norm (tau chosen on val) |" in capsys.readouterr().out
+    assert "| tau-norm of the linear-head softmax (tau chosen on val) |" in capsys.readouterr().out
 
 
 def _record(seed, method, top1, row=True, note=""):

@@ -13,8 +13,8 @@ saved logits. `seed` varies the training only (the long-tailed subset stays the 
 
 Multi-label datasets (toy_mlt, voc_mlt, coco_mlt) get their own rows and columns (mAP, head /
 medium / tail mAP, CF1, OF1): BCE, focal, ASL, DB-Focal, BAL with the occurrence sampler,
-IIF-sigmoid end-to-end, and post-process IIF-sigmoid on the BCE cell (smooth, and the variant
-chosen on validation CF1); opt-in: bal (BAL without the sampler). For example
+IIF-sigmoid end-to-end, and post-process IIF-sigmoid (smooth) on the BCE cell; opt-in: bal (BAL
+without the sampler), posthoc_iif_bce_val (the variant chosen on validation CF1). For example
 
     python tools/reproduce.py --datasets toy_mlt --seeds 0 1 2 --threads 1 --work-root work_dirs/reproduce_mlt
 

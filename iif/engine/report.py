@@ -374,9 +374,10 @@ def evaluate_predictions(pred: Predictions, variants: Sequence[str] = VARIANTS, 
         notes.append(why)
     if do_posthoc and task.multilabel:
         notes.append("multi-label: post-process IIF (every variant, K = training images) scales each sigmoid "
-                     "logit; a positive weight keeps each class's ranking, so its AP is unchanged and the rows "
-                     "differ in CF1 / OF1 (logit adjustment and tau-normalisation are softmax adjustments: not "
-                     "scored)")
+                     "logit; a positive weight keeps each class's ranking and each logit's sign, so AP and "
+                     "CF1 / OF1 at 0.5 equal the model's own; only a negative rel / normit weight (a class in "
+                     "more than half the images) changes them (logit adjustment and tau-normalisation are "
+                     "softmax adjustments: not scored)")
         la_taus, tn_taus = (), ()
     if do_posthoc and tn_taus and pred.head_type != "linear":
         notes.append(f"tau-normalisation not evaluated: the classifier is {pred.head_type!r}, not linear"

@@ -102,11 +102,13 @@ METHODS: tuple[Method, ...] = (
     Method("db_focal", "DB-Focal", "train", "db_focal", task="multi_label"),
     Method("bal_occurrence", "BAL (occurrence sampler)", "train", "bal_occurrence", task="multi_label"),
     Method("iif_bce", "IIF-sigmoid smooth (end-to-end)", "train", "iif_bce", task="multi_label"),
+    # A positive per-class weight keeps each class's ranking (AP) and each logit's sign (F1 at 0.5),
+    # so post-process IIF-sigmoid equals the BCE row unless a rel / normit weight turns negative:
+    # the row is kept as that measurement. The variant chosen on validation (by CF1) is opt-in.
     Method("posthoc_iif_bce", "post-process IIF-sigmoid smooth (on BCE)", "posthoc", pick="post-process IIF smooth",
            source="bce", task="multi_label"),
-    # AP is blind to a positive per-class scale, so the variant is chosen by validation CF1.
     Method("posthoc_iif_bce_val", "post-process IIF-sigmoid (variant chosen on val CF1)", "posthoc",
-           pick=f"val:{GROUP_LABELS['iif']}", source="bce", task="multi_label", select_metric="cf1"),
+           pick=f"val:{GROUP_LABELS['iif']}", source="bce", default=False, task="multi_label", select_metric="cf1"),
     Method("bal", "BAL (random sampling)", "train", "bal", default=False, task="multi_label"),
 )
 _BY_KEY = {m.key: m for m in METHODS}

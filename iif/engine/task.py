@@ -153,9 +153,11 @@ class MultiLabelTask(Task):
     """A sigmoid per class; mAP, head / medium / tail mAP, CF1 and OF1 at probability 0.5.
 
     Post-hoc rows are post-process IIF of every variant with ``K`` = training images
-    (:func:`iif.posthoc.multilabel_posthoc_sweep`). A positive weight keeps each class's
-    ranking, so it leaves AP unchanged: those rows differ in CF1 / OF1 (and where a ``rel`` /
-    ``normit`` weight is negative). Logit adjustment and tau-normalisation are single-label
+    (:func:`iif.posthoc.multilabel_posthoc_sweep`). A positive weight keeps each class's ranking
+    (so its AP) and the sign of every logit (so ``sigmoid(w z) >= 0.5`` exactly when
+    ``sigmoid(z) >= 0.5``: CF1 / OF1 at 0.5 too): such rows equal the model's own, and only a
+    ``rel`` / ``normit`` weight made negative by a class in more than half the images changes
+    anything (it flips that class). Logit adjustment and tau-normalisation are single-label
     (softmax) adjustments and are not scored.
     """
 
