@@ -3,8 +3,6 @@ import glob
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,8 @@ import iif
 from iif.engine import ConfigError, Trainer, load_config, validate_config
 from iif.engine.checkpoint import load_checkpoint
 from iif.engine.schedule import lr_factor
+
+from _cli import interrupted_after_first_save, torchrun_train_cls
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "cls", "*", "*.py")))
@@ -285,16 +285,8 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     straight.fit()
 
     cfg_b = load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b")))
-    original_save = Trainer._save
-
-    def save_then_die(self, epoch):
-        original_save(self, epoch)
-        raise KeyboardInterrupt  # killed right after the first checkpoint
-
-    monkeypatch.setattr(Trainer, "_save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg_b).fit()
-    monkeypatch.setattr(Trainer, "_save", original_save)
+    with interrupted_after_first_save(monkeypatch), pytest.raises(KeyboardInterrupt):
+        Trainer(cfg_b).fit()  # killed right after the first checkpoint
     assert load_checkpoint(str(tmp_path / "b" / "last.pth"))["epoch"] == 0
     resumed = Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b"))), resume=True)
     assert resumed.start_epoch == 1
@@ -339,12 +331,7 @@ def test_no_partial_checkpoint_left_by_interrupted_write(tmp_path, monkeypatch):
 def test_ddp_two_processes_gloo(tmp_path):
     wd = tmp_path / "ddp"
     opts = fast(tmp_path, **{"work_dir": str(wd), "train.max_iters": 2, "data.batch_size": 8})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           os.path.join(REPO, "tools", "train_cls.py"), "--config", os.path.join(FMNIST, "softmax.py"),
-           "--cfg-options"] + [f"{k}={v}" for k, v in opts.items()]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    torchrun_train_cls(os.path.join(FMNIST, "softmax.py"), opts)
     ckpt = load_checkpoint(str(wd / "last.pth"))
     assert ckpt["epoch"] == 0 and np.isfinite(ckpt["history"][0]["train_loss"])
     results = json.loads((wd / "results.json").read_text())

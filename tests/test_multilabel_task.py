@@ -4,8 +4,6 @@ import glob
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +16,8 @@ from iif.engine.builders import build_optimizer
 from iif.engine.checkpoint import load_checkpoint
 from iif.engine.report import config_digest, load_predictions
 from iif.engine.task import MultiHotMixUp, build_task, check_task_config
+
+from _cli import interrupted_after_first_save, torchrun_train_cls
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(REPO, "configs", "cls", "toy_mlt")
@@ -201,16 +201,8 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg_path = os.path.join(TOY, "bce.py")
     straight = Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "a"))))
     straight.fit()
-    original_save = Trainer._save
-
-    def save_then_die(self, epoch):
-        original_save(self, epoch)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_first_save(monkeypatch), pytest.raises(KeyboardInterrupt):
         Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b")))).fit()
-    monkeypatch.setattr(Trainer, "_save", original_save)
     ckpt = load_checkpoint(str(tmp_path / "b" / "last.pth"))
     assert ckpt["epoch"] == 0 and ckpt["num_images"] == 24
     resumed = Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b"))), resume=True)
@@ -315,12 +307,7 @@ def test_reproduce_cells_on_a_multilabel_dataset(tmp_path):
 def test_ddp_two_processes_gloo(tmp_path):
     wd = tmp_path / "ddp"
     opts = fast(tmp_path, **{"work_dir": str(wd), "data.batch_size": 8, "data.sampler": "occurrence"})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
-           os.path.join(REPO, "tools", "train_cls.py"), "--config", os.path.join(TOY, "bce.py"),
-           "--cfg-options"] + [f"{k}={v}" for k, v in opts.items()]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    torchrun_train_cls(os.path.join(TOY, "bce.py"), opts)
     ckpt = load_checkpoint(str(wd / "last.pth"))
     assert ckpt["epoch"] == 0 and np.isfinite(ckpt["history"][0]["train_loss"]) and ckpt["num_images"] == 24
     results = json.loads((wd / "results.json").read_text())

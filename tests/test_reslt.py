@@ -3,8 +3,6 @@ a ResLT model through the trainer (resume, decoupled stages), tools/test_cls.py 
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -19,6 +17,8 @@ from iif.engine.builders import FakeLTDataset
 from iif.engine.checkpoint import load_checkpoint
 from iif.metrics import shot_accuracy
 from iif.models import LinearHead, ResLTClassifier, build_reslt_model, timm_backbone
+
+from _cli import interrupted_after_first_save, torchrun_train_cls
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FMNIST = os.path.join(REPO, "configs", "cls", "fashion_mnist_lt")
@@ -363,16 +363,8 @@ def test_reslt_trains_resumes_exactly_and_evaluates_through_test_cls(tmp_path, m
     trained = straight.model.state_dict()
     assert [k for k in before if k.startswith("branches.") and not torch.equal(before[k], trained[k])]  # they train
 
-    original_save = Trainer._save
-
-    def save_then_die(self, epoch):
-        original_save(self, epoch)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_first_save(monkeypatch), pytest.raises(KeyboardInterrupt):
         Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b")))).fit()
-    monkeypatch.setattr(Trainer, "_save", original_save)
     resumed = Trainer(load_config(cfg_path, dict(opts, work_dir=str(tmp_path / "b"))), resume=True)
     assert resumed.start_epoch == 1
     results = resumed.fit()
@@ -437,12 +429,7 @@ def test_ddp_two_processes_gloo(tmp_path):
     """torchrun, 2 CPU processes: the branch logits go through DistributedDataParallel's forward."""
     wd = tmp_path / "ddp"
     opts = dict(SMOKE, **{"work_dir": str(wd), "data.batch_size": 8})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
-           os.path.join(REPO, "tools", "train_cls.py"), "--config", os.path.join(FMNIST, "reslt.py"),
-           "--cfg-options"] + [f"{k}={v}" for k, v in opts.items()]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    torchrun_train_cls(os.path.join(FMNIST, "reslt.py"), opts)
     ckpt = load_checkpoint(str(wd / "last.pth"))
     assert ckpt["epoch"] == 0 and np.isfinite(ckpt["history"][0]["train_loss"])
     assert "branch_active" in ckpt["model"]
