@@ -219,3 +219,10 @@ def test_our_checkpoints_load_weights_only(tmp_path):
     assert ckpt["config"] == {"a": [1, 2], "b": None} and ckpt["class_counts"] == [5, 3]
     assert ckpt["history"] == [{"loss": 0.5}] and ckpt["epoch"] == 3
 
+
+
+def test_checkpoint_of_another_training_set_names_plain_counts(stage1, tmp_path, capsys):
+    code = _tool("test_cls").main(["--checkpoint", stage1, "--out-dir", str(tmp_path), "--config", SOFTMAX,
+                                   "--cfg-options", *SMOKE, "data.fake_size=40"])
+    err = capsys.readouterr().err
+    assert code == 2 and "was trained on class counts [2, 2," in err and "np.int64" not in err, err
