@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage1", default=STAGE1)
     ap.add_argument("--stage2", default=STAGE2)
     ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
-    ap.add_argument("--fresh", action="store_true", help="delete earlier outputs of these stages and retrain")
+    ap.add_argument("--fresh", "--overwrite", action="store_true", dest="fresh",
+                    help="delete earlier outputs of these stages and retrain")
     add_common_flags(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
