@@ -21,16 +21,7 @@ TARBALL=${CIFAR10_JPEG_TAR:-../shared/data/cifar10_jpeg.tar.gz}
 WORK_ROOT=${WORK_ROOT:-work_dirs/cifar10_lt_jpeg_table/gpu_e400}
 
 "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use scripts/cifar10_lt_table.sh')"
-if [ ! -d "$DATA/train" ] || [ ! -d "$DATA/test" ]; then
-  repo=$(pwd -P)
-  mkdir -p "$DATA"
-  case "$(cd "$DATA" && pwd -P)/" in
-    "$repo"/*) echo "refusing to unpack the CIFAR-10 copy inside the repository ($DATA); set CIFAR10_JPEG" >&2; exit 2 ;;
-  esac
-  [ -f "$TARBALL" ] || { echo "no $DATA/train and no tarball $TARBALL; set CIFAR10_JPEG or CIFAR10_JPEG_TAR" >&2; exit 2; }
-  echo "unpacking $TARBALL into $DATA"
-  tar xzf "$TARBALL" -C "$DATA"
-fi
+. scripts/cifar10_jpeg_data.sh
 
 # No --epochs: each config's own (400 for stage 1, 20 for the decoupled stage).
 # IIF_CFG_OPTIONS is split into words on purpose (one KEY=VALUE each)

@@ -30,16 +30,7 @@ DATA=${CIFAR10_JPEG:-$HOME/data/cifar10_jpeg}
 TARBALL=${CIFAR10_JPEG_TAR:-../shared/data/cifar10_jpeg.tar.gz}
 WORK_ROOT=${WORK_ROOT:-work_dirs/cifar10_lt_jpeg_table/e${EPOCHS}_d${DEC_EPOCHS}}
 
-if [ ! -d "$DATA/train" ] || [ ! -d "$DATA/test" ]; then
-  repo=$(pwd -P)
-  mkdir -p "$DATA"
-  case "$(cd "$DATA" && pwd -P)/" in
-    "$repo"/*) echo "refusing to unpack the CIFAR-10 copy inside the repository ($DATA); set CIFAR10_JPEG" >&2; exit 2 ;;
-  esac
-  [ -f "$TARBALL" ] || { echo "no $DATA/train and no tarball $TARBALL; set CIFAR10_JPEG or CIFAR10_JPEG_TAR" >&2; exit 2; }
-  echo "unpacking $TARBALL into $DATA"
-  tar xzf "$TARBALL" -C "$DATA"
-fi
+. scripts/cifar10_jpeg_data.sh
 
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # IIF_CFG_OPTIONS is split into words on purpose (one KEY=VALUE each)

@@ -150,9 +150,13 @@ def _load_model(cfg: dict, state: dict, num_classes: int) -> nn.Module:
 def stored_config(checkpoint: str, options: Optional[dict] = None) -> dict:
     """The validated config stored in a trainer checkpoint, with ``--cfg-options``-style
     ``{"a.b": value}`` overrides applied."""
+    return _config_of(load_checkpoint(checkpoint), checkpoint, options)
+
+
+def _config_of(ckpt: dict, checkpoint: str, options: Optional[dict] = None) -> dict:
+    """:func:`stored_config` of an already loaded checkpoint (no second read of the file)."""
     from mmengine.config import Config
 
-    ckpt = load_checkpoint(checkpoint)
     if "config" not in ckpt:
         raise ValueError(f"{checkpoint!r} holds no config; pass the config file (--config)")
     cfg = Config(dict(ckpt["config"]))
@@ -174,7 +178,7 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     """
     ckpt = load_checkpoint(checkpoint)
     if cfg is None:
-        cfg = stored_config(checkpoint)
+        cfg = _config_of(ckpt, checkpoint)
     cfg = dict(cfg)
     dev = resolve_device(device or cfg["device"])
     cfg["_device"] = dev

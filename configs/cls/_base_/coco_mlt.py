@@ -5,20 +5,7 @@
 # longtail2017/coco_lt_{train,test}.txt (+ optional pickles), train2017/ and val2017/.
 # COCO-MLT has no validation list: keep eval_split="test" for the final report only, and tune on a
 # list held out from the training images (data.kwargs.split_file for a "val" build).
-task = "multi_label"
-data = dict(
-    name="coco_mlt",
-    root="data/COCO-MLT",
-    kwargs=dict(),
-    batch_size=8,
-    test_batch_size=64,
-    num_workers=4,
-    # 224 x 224 inputs as in both reference codes (short side resized, centre crop; the DB code
-    # squashes to 224 x 224 and adds photometric distortion and a random crop, which we do not have)
-    train_transform=dict(image_size=224, resize=224, hflip=True),
-    test_transform=dict(image_size=224, resize=224),
-    eval_split="test",
-)
-# ResNet-50 (timm) with a linear classifier, one sigmoid per class. ImageNet (or CLIP RN50 visual)
-# weights from a local file: model.pretrained=/path/to/resnet50.pth; nothing is downloaded.
-model = dict(name="resnet50", head="linear", in_chans=3, pretrained=None)
+# The same recipe as VOC-MLT (_base_/voc_mlt.py: batch, 224-px transforms, ResNet-50 + linear head);
+# only the dataset differs.
+_base_ = ["./voc_mlt.py"]
+data = dict(name="coco_mlt", root="data/COCO-MLT")
