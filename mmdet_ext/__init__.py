@@ -7,6 +7,7 @@ Importing it also lets MMEngine checkpoints load with torch's safe (weights-only
 """
 from iif.safe_load import allow_mmengine_checkpoints
 
+from .fasa import FASAHook, FASAShared2FCBBoxHead
 from .hooks import IIFWeightsHook, training_annotation_file
 from .iif_loss import IIFLoss
 from .lvis_eval import evaluate_lvis
@@ -14,4 +15,5 @@ from .metrics import FasterLVISMetric
 
 allow_mmengine_checkpoints()
 
-__all__ = ["IIFLoss", "IIFWeightsHook", "FasterLVISMetric", "evaluate_lvis", "training_annotation_file"]
+__all__ = ["IIFLoss", "IIFWeightsHook", "FasterLVISMetric", "evaluate_lvis", "training_annotation_file",
+           "FASAShared2FCBBoxHead", "FASAHook"]
