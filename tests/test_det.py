@@ -188,6 +188,11 @@ def _cfg(path):
     return Config.fromfile(path)
 
 
+# Box classification loss of each config by file-name prefix; "IIFLoss" for the rest.
+LOSS_BY_PREFIX = (("balanced_softmax", "BalancedSoftmaxLoss"), ("posthoc_la", "PosthocLogitAdjustmentLoss"),
+                  ("norcal", "NorCalLoss"), ("seesaw", "SeesawLoss"), ("softmax", "CrossEntropyLoss"))
+
+
 def test_every_lvis_config_parses_and_builds():
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -200,8 +205,10 @@ def test_every_lvis_config_parses_and_builds():
         model = MODELS.build(cfg.model)
         heads = model.roi_head.bbox_head if isinstance(model.roi_head.bbox_head, torch.nn.ModuleList) \
             else [model.roi_head.bbox_head]
+        name = os.path.basename(path)
+        # additive baselines by prefix (balanced_softmax before the plain softmax), then IIF
+        expected = next((loss for prefix, loss in LOSS_BY_PREFIX if name.startswith(prefix)), "IIFLoss")
         for head in heads:
-            expected = "CrossEntropyLoss" if "softmax" in os.path.basename(path) else "IIFLoss"
             assert type(head.loss_cls).__name__ == expected, path
 
 
@@ -209,7 +216,7 @@ def test_best_config_is_the_papers_recipe():
     cfg = _cfg(os.path.join(REPO, "configs", "lvis", "iif_mask_rcnn.py"))
     head = cfg.model.roi_head.bbox_head
     assert (head.loss_cls.variant, head.loss_cls.frequency) == ("base10", "instance")
-    assert head.cls_predictor_cfg.type == "NormedLinear"
+    assert head.cls_predictor_cfg.type == "NormedLinear" and head.cls_predictor_cfg.tempearture == 8  # authors' scale
     assert cfg.model.roi_head.mask_head.predictor_cfg.type == "NormedConv2d"
     assert cfg.model.test_cfg.rcnn.nms.iou_threshold == 0.3 and cfg.model.test_cfg.rcnn.mask_thr_binary == 0.4
     assert cfg.train_dataloader.dataset.type == "ClassBalancedDataset"

@@ -13,8 +13,9 @@ model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='checkpoints/resnet50-0676ba61.pth')),
     roi_head=dict(
         bbox_head=dict(
-            # cosine classifier (mmdet's NormedLinear), scale 20 as in mmdet's LVIS recipes
-            cls_predictor_cfg=dict(type='NormedLinear', tempearture=20),
+            # cosine classifier (mmdet's NormedLinear, its spelling 'tempearture'): scale 8, the IIF
+            # authors' value in every IIF + RFS + cosine config (the softmax baselines keep 20)
+            cls_predictor_cfg=dict(type='NormedLinear', tempearture=8),
             # weights: base10 IOF from the training annotation file (IIFWeightsHook)
             loss_cls=dict(_delete_=True, type='IIFLoss', num_classes=1203, variant='base10',
                           frequency='instance', loss_weight=1.0)),
