@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+import weakref
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from ..data.registry import check_dataset_options
 from ..losses import LOSSES, MULTILABEL_LOSSES, RESLT_BRANCHES, build_loss, reslt_groups
 from ..metrics import SHOT_THRESHOLDS
 from ..models import LWSHead, build_head, build_model, build_reslt_model
+from .task import TextContrastiveLoss
 
 __all__ = ["build_datasets", "build_loaders", "build_classifier", "apply_strategy", "check_state_fits", "build_criterion", "build_optimizer",
            "FakeLTDataset", "FakeMultiLabelDataset"]
@@ -95,7 +97,17 @@ def _transform(data_cfg: dict, train: bool, image_size: Optional[int] = None) ->
     """The split's transform; ``image_size`` is the default side when the dataset's spec has no
     fixed shape (folder datasets)."""
     spec = _SPECS.get(data_cfg["name"], {})
-    kw = dict(data_cfg["train_transform" if train else "test_transform"])
+    key = "train_transform" if train else "test_transform"
+    kw = dict(data_cfg[key])
+    # `stats`: a preset of DATASET_STATS instead of the dataset's own, e.g. "imagenet" for a
+    # backbone pretrained on ImageNet (its weights expect inputs normalised that way).
+    stats = kw.pop("stats", None)
+    if stats is not None:
+        if stats not in DATASET_STATS:
+            raise ValueError(f"data.{key}.stats={stats!r} is not one of {sorted(DATASET_STATS)}")
+        if "mean" in kw or "std" in kw:
+            raise ValueError(f"data.{key}: give stats or mean / std, not both")
+        kw.update(DATASET_STATS[stats])
     if "mean" not in kw and spec:
         kw.update({k: v for k, v in DATASET_STATS[spec["stats"]].items() if k not in kw})
     if "image_size" not in kw and (image_size or spec.get("shape")):
@@ -185,10 +197,20 @@ def build_classifier(cfg: dict, num_classes: int, counts: Optional[np.ndarray] =
     ``counts`` and the dataset's ``shot_thresholds`` drops the branches of empty groups (a saved
     model keeps that choice in its ``branch_active`` buffer)."""
     m = cfg["model"]
-    kw = dict(head=m["head"], scale=m["scale"], in_chans=m["in_chans"], pretrained=m["pretrained"],
-              feature_norm=m["feature_norm"], scale_param=m["scale_param"], **m["kwargs"])
+    options = dict(m["kwargs"])
+    pretrained = m["pretrained"]
+    if "pretrained" in options:  # model.kwargs.pretrained=imagenet reads as model.pretrained
+        if pretrained is not None:
+            raise ValueError("set model.pretrained or model.kwargs.pretrained, not both")
+        pretrained = options.pop("pretrained")
+    kw = dict(head=m["head"], scale=m["scale"], in_chans=m["in_chans"], pretrained=pretrained,
+              feature_norm=m["feature_norm"], scale_param=m["scale_param"], **options)
     if not m["reslt"]["enabled"]:
-        return build_model(m["name"], num_classes, **kw)
+        model = build_model(m["name"], num_classes, **kw)
+        # The run's model, for a loss that reads its embeddings (loss.contrastive_weight): a weak
+        # reference under a run-time key, like cfg["_device"] never validated nor saved.
+        cfg["_model"] = weakref.ref(model)
+        return model
     model = build_reslt_model(m["name"], num_classes, form=m["reslt"]["form"], gamma=m["reslt"]["gamma"], **kw)
     if counts is not None:
         with warnings.catch_warnings():
@@ -253,18 +275,29 @@ def apply_strategy(model: nn.Module, cfg: dict, stage1_state: Optional[dict]) ->
 
 
 def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Sequence[int]] = None,
-                    num_images: Optional[int] = None) -> nn.Module:
+                    num_images: Optional[int] = None, model: Optional[nn.Module] = None) -> nn.Module:
     """The loss of ``cfg["loss"]`` for training ``counts`` ``(C,)``. Losses that group classes
     (ResLT) get the dataset's ``shot_thresholds``, the grouping the reports use. Multi-label
     losses get ``num_images`` (``K``, the number of training images; ``counts`` are images per
-    class, whose sum exceeds ``K`` when images have several labels)."""
+    class, whose sum exceeds ``K`` when images have several labels).
+
+    ``loss.contrastive_weight`` (multi-label, a model with a text tower such as ``clip``) adds
+    the text-contrastive term (:class:`iif.engine.task.TextContrastiveLoss`) over the
+    embeddings of ``model``, by default the one :func:`build_classifier` last built for ``cfg``."""
     loss_cfg = dict(cfg["loss"])
     name = loss_cfg.pop("type")
     if name in MULTILABEL_LOSSES:
         if num_images is None:
             raise ValueError(f"loss {name!r} is a multi-label loss: it needs num_images (K, the number of "
                              f"training images)")
-        return build_loss(name, counts, num_images=int(num_images), **loss_cfg)
+        weight = loss_cfg.pop("contrastive_weight", 0.0)
+        base = build_loss(name, counts, num_images=int(num_images), **loss_cfg)
+        if not weight:
+            return base
+        if model is None:
+            ref = cfg.get("_model")
+            model = ref() if ref is not None else None
+        return TextContrastiveLoss(base, weight, model)
     if getattr(LOSSES.get(name), "takes_shot_thresholds", False):
         if "shot_thresholds" in loss_cfg:
             raise ValueError("loss.shot_thresholds: the groups use the dataset's shot thresholds (the reports' "

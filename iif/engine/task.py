@@ -22,19 +22,21 @@ loss, sampler or mixup setting that does not fit.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..data.registry import DATASETS
 from ..data.samplers import MULTILABEL_SAMPLER_MODES, SAMPLER_MODES
-from ..losses import LOSSES, MULTILABEL_LOSSES
+from ..losses import LOSSES, MULTILABEL_LOSSES, clip_contrastive_loss
 from ..metrics import MULTILABEL_GROUP_THRESHOLDS, SHOT_THRESHOLDS
 
 __all__ = ["TASKS", "Task", "SingleLabelTask", "MultiLabelTask", "MultiHotMixUp", "build_task", "dataset_task",
-           "resolve_task", "check_task_config", "SOFT_TARGET_LOSSES"]
+           "resolve_task", "check_task_config", "SOFT_TARGET_LOSSES", "TEXT_MODELS", "TextContrastiveLoss",
+           "label_text_contrastive"]
 
 #: The tasks a config's ``task`` key names.
 TASKS = ("single_label", "multi_label")
@@ -67,6 +69,59 @@ class MultiHotMixUp:
         mixed = images.roll(1, 0).mul_(1.0 - lam).add_(images.mul(lam))
         y = targets.to(torch.float32)
         return mixed, y.roll(1, 0).mul_(1.0 - lam).add_(y.mul(lam))
+
+
+#: Models with a text tower, whose embeddings a text-contrastive term (``loss.contrastive_weight``) reads.
+TEXT_MODELS = frozenset({"clip"})
+
+
+def label_text_contrastive(image_emb: Tensor, class_emb: Tensor, targets: Tensor,
+                           logit_scale: Tensor | float) -> Tensor:
+    """CLIP's contrastive loss with each image's text made from its labels.
+
+    Image ``i`` (``image_emb`` ``(N, D)``) is paired with ``targets[i] @ class_emb``, the sum of
+    its classes' prompt embeddings (``class_emb`` ``(C, D)``; a soft target weighs them), which
+    :func:`iif.losses.clip_contrastive_loss` normalises; the other images' texts in the batch are
+    its negatives. Images without a positive label have no text and are left out.
+    """
+    keep = targets.sum(1) > 0
+    text = targets[keep].to(class_emb.dtype) @ class_emb
+    return clip_contrastive_loss(image_emb[keep], text, logit_scale)
+
+
+class TextContrastiveLoss(nn.Module):
+    """``base(logits, targets) + weight * label_text_contrastive(...)`` for a model with a text tower.
+
+    The trainer calls ``criterion(model(images), targets)``; the model (:class:`iif.models.CLIPClassifier`)
+    keeps the embeddings of that training forward in ``last_embeddings``, read here and cleared.
+    The model is held by a weak reference: the loss does not own it (no state, no ``.to``).
+    ``adjust`` / ``set_epoch`` of the base loss stay reachable, as the trainer looks for them.
+    """
+
+    def __init__(self, base: nn.Module, weight: float, model: Optional[nn.Module]) -> None:
+        super().__init__()
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"loss.contrastive_weight must be a number >= 0, got {weight!r}")
+        if model is None or not hasattr(model, "last_embeddings"):
+            raise ValueError(f"loss.contrastive_weight needs a model with a text tower ({sorted(TEXT_MODELS)}), "
+                             f"got {type(model).__name__ if model is not None else 'no model'}")
+        self.base = base
+        self.weight = float(weight)
+        self._model = weakref.ref(model)
+        for name in ("adjust", "set_epoch"):
+            if hasattr(base, name):
+                setattr(self, name, getattr(base, name))
+
+    def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """``logits`` ``(N, C)``, multi-hot ``targets`` ``(N, C)`` -> 0-dim loss."""
+        model = self._model()
+        emb = getattr(model, "last_embeddings", None)
+        if emb is None or emb.image.shape[0] != logits.shape[0]:
+            raise RuntimeError("TextContrastiveLoss: no embeddings of this batch; call the model in training mode "
+                               "with grad enabled right before the loss")
+        model.last_embeddings = None  # one loss per forward; frees the references
+        return self.base(logits, targets) + self.weight * label_text_contrastive(
+            emb.image.float(), emb.text.float(), targets.float(), emb.scale.float())
 
 
 class Task:
@@ -222,7 +277,8 @@ def check_task_config(cfg: Mapping[str, Any]) -> list[str]:
     - a multi-label (sigmoid) loss on a single-label task, or the other way round;
     - a sampler of the other task (``occurrence`` / ``class_aware`` are multi-label samplers);
     - mixup on a multi-label task with a loss that needs hard 0/1 targets (ASL, BAL, DB-Focal);
-    - ``loss.num_images``: ``K`` is counted from the training set.
+    - ``loss.num_images``: ``K`` is counted from the training set;
+    - ``loss.contrastive_weight`` outside the multi-label task or without a text-tower model.
     """
     out: list[str] = []
     task = cfg.get("task")
@@ -244,6 +300,16 @@ def check_task_config(cfg: Mapping[str, Any]) -> list[str]:
         elif task == "multi_label" and loss not in MULTILABEL_LOSSES:
             out.append(f"loss.type={loss!r} is a single-label (softmax) loss, but the task is 'multi_label' "
                        f"(dataset {name!r}); expected one of {sorted(MULTILABEL_LOSSES)}")
+    weight = cfg["loss"].get("contrastive_weight")
+    if weight is not None:
+        if task != "multi_label":
+            out.append("loss.contrastive_weight is a multi-label option (a text-contrastive term); the task is "
+                       f"{task!r}")
+        elif cfg.get("model", {}).get("name") not in TEXT_MODELS:
+            out.append(f"loss.contrastive_weight needs a model with a text tower ({sorted(TEXT_MODELS)}), "
+                       f"got model.name={cfg.get('model', {}).get('name')!r}")
+        elif isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            out.append(f"loss.contrastive_weight must be a number >= 0, got {weight!r}")
     if "num_images" in cfg["loss"]:
         out.append("loss.num_images: K (the number of training images) is counted from the training set; "
                    "remove it from the config")

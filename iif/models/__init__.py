@@ -12,7 +12,12 @@ Backbones (``MODELS``; features ``D`` in brackets):
 - ``resnet32``, ``se_resnet32``: CIFAR ResNet-32 (64), SE reduction 4 (IIF paper, CIFAR-LT);
 - ``cnn3``: a 3-layer CNN for CPU smoke runs / Fashion-MNIST (128);
 - ``se_resnet50``, ``se_resnext50_32x4d`` (ImageNet-LT), ``se_resnet152`` (Places-LT),
-  ``resnet50``: timm, SE reduction 16 (2048); ``resnext50_32x4d`` (no SE; ResLT's ImageNet-LT network).
+  ``resnet50``: timm, SE reduction 16 (2048); ``resnext50_32x4d`` (no SE; ResLT's ImageNet-LT network);
+- ``mobilenet_v2``: torchvision's MobileNetV2 (1280), ImageNet weights from a local file
+  (``pretrained="imagenet"`` or a path; :mod:`.mobilenet_cls`).
+
+Whole classifiers (``CLASSIFIERS``; no separate head): ``clip``, open_clip's image and text towers
+scoring class prompts, weights from a local file only (:mod:`.clip`).
 
 ResLT (``build_reslt_model``, :class:`ResLTClassifier`): head / medium / tail branches between
 any of these backbones and its head; ``model(x)`` gives the fused logits, ``model(x,
@@ -29,14 +34,18 @@ from torch import nn
 
 from .checkpoint import LoadResult, extract_state_dict, load_pretrained
 from .classifier import BN_MODES, TRAINABLE_PARTS, LTClassifier
+from .clip import CLIPClassifier, build_clip_classifier
 from .cnn import SmallCNN, cnn3
 from .heads import FEATURE_NORMS, HEADS, SCALE_PARAMS, CosineHead, LinearHead, LWSHead, build_head
+from .mobilenet_cls import mobilenet_v2
 from .reslt import RESLT_FORMS, ResLTClassifier, build_reslt_model
 from .resnet_cifar import ResNetCifar, SEModule, resnet32, se_resnet32
 from .timm_backbones import TIMM_ARCHS, timm_backbone, timm_builders
 
 __all__ = [
     "MODELS",
+    "CLASSIFIERS",
+    "CLIPClassifier",
     "HEADS",
     "FEATURE_NORMS",
     "SCALE_PARAMS",
@@ -74,6 +83,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "se_resnet32": se_resnet32,
     "cnn3": cnn3,
     **timm_builders(),
+    "mobilenet_v2": mobilenet_v2,
+}
+
+# name -> builder ``(num_classes, in_chans=3, pretrained=None, **kwargs) -> nn.Module`` of a model
+# that is not backbone + head (CLIP scores class prompts with its text tower), with the freezing
+# API of LTClassifier (``set_trainable``).
+CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {
+    "clip": build_clip_classifier,
 }
 
 
@@ -115,20 +132,30 @@ def build_model(
             ``"unit"`` / ``"log"`` (default) or the authors' ``"squash"`` / ``"square"``.
         in_chans: image channels (1 for MNIST-like data).
         pretrained: path of a local checkpoint to load into the backbone
-            (see :func:`load_pretrained`); never a download.
+            (see :func:`load_pretrained`), or the backbone's own value where its builder takes
+            ``pretrained`` (``mobilenet_v2``: ``"imagenet"``); never a download.
         kwargs: backbone options (``se_reduction=4`` for ``se_resnet32``, ...).
 
-    Returns an :class:`LTClassifier`: ``(N, in_chans, H, W) -> (N, num_classes)``.
+    Returns an :class:`LTClassifier`: ``(N, in_chans, H, W) -> (N, num_classes)``; for a name in
+    :data:`CLASSIFIERS` that model (``kwargs`` to its builder; no head options).
     """
+    if name in CLASSIFIERS:
+        if head != "linear":
+            raise ValueError(f"model {name!r} has no separate head (model.head={head!r}); leave model.head='linear'")
+        return CLASSIFIERS[name](num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs)
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS) + sorted(CLASSIFIERS)}")
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; expected one of {list(HEADS)}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    backbone = build_backbone(name, in_chans=in_chans, **kwargs)
-    if pretrained is not None:
-        load_pretrained(backbone, pretrained)
+    if "pretrained" in inspect.signature(MODELS[name]).parameters:
+        # The backbone loads its own weights (strictly, and it knows "imagenet": mobilenet_v2).
+        backbone = build_backbone(name, in_chans=in_chans, pretrained=pretrained, **kwargs)
+    else:
+        backbone = build_backbone(name, in_chans=in_chans, **kwargs)
+        if pretrained is not None:
+            load_pretrained(backbone, pretrained)
     model = LTClassifier(backbone, build_head(head, backbone.num_features, num_classes, scale=scale,
                                               feature_norm=feature_norm, scale_param=scale_param))
     n_params = sum(p.numel() for p in model.parameters())
