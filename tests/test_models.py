@@ -398,6 +398,6 @@ def test_unknown_names_raise():
 
 
 def test_registry_lists_the_paper_models():
-    assert set(MODELS) == set(SMALL) | set(TIMM)
+    assert set(MODELS) == set(SMALL) | set(TIMM) | {"mobilenet_v2"}  # + torchvision's ImageNet MobileNetV2
     model = build_model("cnn3", 2)
     assert isinstance(model, LTClassifier)

@@ -23,9 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-pool", type=int, default=ToyLVISSpec.train_pool)
     ap.add_argument("--n-max", type=int, default=ToyLVISSpec.n_max)
+    ap.add_argument("--val-per-category", type=int, default=ToyLVISSpec.val_per_category,
+                    help="validation images per category")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    spec = ToyLVISSpec(seed=args.seed, train_pool=args.train_pool, n_max=args.n_max)
+    spec = ToyLVISSpec(seed=args.seed, train_pool=args.train_pool, n_max=args.n_max,
+                       val_per_category=args.val_per_category)
     try:
         summary = make_toy_lvis(args.out, os.path.join(args.data_root, "fashion_mnist"),
                                 os.path.join(args.data_root, "mnist"), spec)

@@ -49,7 +49,7 @@ class ToyLVISSpec:
     n_max: int = 240  # training images of the most frequent category
     imbalance: float = 120.0  # head / tail image count
     train_pool: int = 600  # images the occurrences are spread over (empty ones dropped)
-    val_per_category: int = 8  # validation images per category (near balanced, so APr is measurable)
+    val_per_category: int = 24  # validation images per category (near balanced: 168 for the 7 rare ones)
     min_size: int = 128
     max_size: int = 256
     seed: int = 0
