@@ -194,8 +194,10 @@ def test_bal_plus_contrastive_training_steps_reduce_the_loss(tiny_arch, tmp_path
     y[torch.arange(8), torch.arange(8) % 5] = 1
     y[::2, 7] = 1
     counts = np.maximum(y.sum(0).int().numpy(), 1)
-    criterion = build_criterion(cfg, counts, num_images=8)  # finds the model cfg was built with
+    criterion = build_criterion(cfg, counts, num_images=8, model=model)  # the run's model: its embeddings
     assert isinstance(criterion, TextContrastiveLoss) and criterion.weight == 1.0
+    with pytest.raises(ValueError, match="contrastive_weight needs a model with a text tower.*got no model"):
+        build_criterion(cfg, counts, num_images=8)
     base = build_criterion(_clip_cfg(tiny_arch, tmp_path), counts, num_images=8)
     x = torch.randn(8, 3, 64, 64)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)

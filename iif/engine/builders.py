@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-import weakref
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -206,11 +205,7 @@ def build_classifier(cfg: dict, num_classes: int, counts: Optional[np.ndarray] =
     kw = dict(head=m["head"], scale=m["scale"], in_chans=m["in_chans"], pretrained=pretrained,
               feature_norm=m["feature_norm"], scale_param=m["scale_param"], **options)
     if not m["reslt"]["enabled"]:
-        model = build_model(m["name"], num_classes, **kw)
-        # The run's model, for a loss that reads its embeddings (loss.contrastive_weight): a weak
-        # reference under a run-time key, like cfg["_device"] never validated nor saved.
-        cfg["_model"] = weakref.ref(model)
-        return model
+        return build_model(m["name"], num_classes, **kw)
     model = build_reslt_model(m["name"], num_classes, form=m["reslt"]["form"], gamma=m["reslt"]["gamma"], **kw)
     if counts is not None:
         with warnings.catch_warnings():
@@ -283,7 +278,7 @@ def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Seq
 
     ``loss.contrastive_weight`` (multi-label, a model with a text tower such as ``clip``) adds
     the text-contrastive term (:class:`iif.engine.task.TextContrastiveLoss`) over the
-    embeddings of ``model``, by default the one :func:`build_classifier` last built for ``cfg``."""
+    embeddings of ``model``, the run's model (required then)."""
     loss_cfg = dict(cfg["loss"])
     name = loss_cfg.pop("type")
     if name in MULTILABEL_LOSSES:
@@ -294,9 +289,6 @@ def build_criterion(cfg: dict, counts: np.ndarray, shot_thresholds: Optional[Seq
         base = build_loss(name, counts, num_images=int(num_images), **loss_cfg)
         if not weight:
             return base
-        if model is None:
-            ref = cfg.get("_model")
-            model = ref() if ref is not None else None
         return TextContrastiveLoss(base, weight, model)
     if getattr(LOSSES.get(name), "takes_shot_thresholds", False):
         if "shot_thresholds" in loss_cfg:

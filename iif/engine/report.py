@@ -210,7 +210,9 @@ def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequ
     if "test" not in out:
         raise ValueError(f"splits must include 'test', got {list(splits)}")
     predict_weights = None
-    adjust = getattr(build_criterion(cfg, counts, thresholds, num_images), "adjust", None)
+    # The prediction-time adjustment belongs to the base loss (a text-contrastive term has none).
+    base_loss = {k: v for k, v in cfg["loss"].items() if k != "contrastive_weight"}
+    adjust = getattr(build_criterion({**cfg, "loss": base_loss}, counts, thresholds, num_images), "adjust", None)
     if adjust is not None:
         # IIF-CE models predict with w * z; keep w so the raw z stay available for the figures.
         with torch.no_grad():

@@ -240,7 +240,7 @@ class Trainer:
         self.channels_last = cfg["train"]["channels_last"]
         model = model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.model = model  # the unwrapped module: what checkpoints hold
-        self.criterion = build_criterion(cfg, self.counts, self.shots, self.num_images).to(self.device)
+        self.criterion = build_criterion(cfg, self.counts, self.shots, self.num_images, model=model).to(self.device)
         # A loss over a ResLT model's branch logits (3, N, C) asks the model for them.
         self.branch_loss = bool(getattr(self.criterion, "takes_branch_logits", False))
         if self.branch_loss and not getattr(model, "num_branches", 0):
