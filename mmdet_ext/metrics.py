@@ -1,4 +1,5 @@
-"""``FasterLVISMetric``: mmdet's LVIS metric, computed with faster-coco-eval (works on numpy 2)."""
+"""``FasterLVISMetric``: mmdet's LVIS metric, computed with hotcoco's LVIS mode (works on numpy 2,
+equals lvis-api, about 27x faster than faster-coco-eval: see :mod:`mmdet_ext.lvis_eval`)."""
 from __future__ import annotations
 
 import os.path as osp

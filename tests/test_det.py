@@ -283,7 +283,7 @@ def test_tiny_mask_rcnn_trains_and_evaluates(toy, tmp_path):
                                iif.compute_weights(f.instance_counts, "base10", total=f.num_annotations))
 
     # tools/test_det.py --analyze on the saved checkpoint: metrics, detections and the false-positive
-    # analysis; hotcoco's AP on the same detections equals the LVIS metric's (faster-coco-eval).
+    # analysis; the analysis's AP on the same detections equals the LVIS metric's (both hotcoco).
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("test_det_tool", os.path.join(REPO, "tools", "test_det.py"))
@@ -333,7 +333,7 @@ def _fake_detections(gt, seed=0, per_image=300):
 
 @pytest.mark.slow
 def test_faster_lvis_eval_equals_lvis_api(toy, tmp_path):
-    """Our evaluator (faster-coco-eval, LVIS mode) gives lvis-api's AP / APr / APc / APf."""
+    """Our evaluator (hotcoco, LVIS mode) gives lvis-api's AP / AP50 / AP75 / APr / APc / APf."""
     lvis = pytest.importorskip("lvis")
     gt = _load(toy, "val")
     dets = _fake_detections(gt)

@@ -32,6 +32,6 @@ param_scheduler = [
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# LVIS AP / APr / APc / APf with faster-coco-eval (lvis-api fails on numpy 2)
+# LVIS AP / APr / APc / APf with hotcoco (lvis-api fails on numpy 2; hotcoco gives its numbers)
 val_evaluator = dict(type='FasterLVISMetric')
 test_evaluator = val_evaluator
