@@ -9,8 +9,8 @@ Rows: 1 loss cost (each loss vs F.cross_entropy), 2 trainer overhead (vs a bare 
 real data pipeline; channels_last / AMP / torch.compile), 3 LVIS-scale frequency counting vs JSON
 load (time, peak memory), 4 post-hoc sweep vs one evaluation, 5 LVIS evaluator vs lvis-api (needs
 the detection extras), 6 multi-label mAP vs a per-class scikit-learn loop (needs scikit-learn), 7 TIDE /
-false-positive analysis (hotcoco) vs the LVIS evaluation of an LVIS-val-sized result file (needs hotcoco +
-faster-coco-eval). CUDA is used when present (--device); timings are medians over repeats,
+false-positive analysis vs the LVIS evaluation of the same result file, both hotcoco, then each alone on an
+LVIS-val-sized one (needs hotcoco). CUDA is used when present (--device); timings are medians over repeats,
 ratios the median of paired per-repeat ratios; see docs/BENCHMARKS.md.
 """
 from __future__ import annotations

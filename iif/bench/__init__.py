@@ -7,11 +7,11 @@ Groups (``tools/benchmark.py --groups``):
    real data pipeline, ``channels_last`` / AMP / ``torch.compile``;
 3. ``annotations``: counting LVIS-scale frequencies vs loading the JSON (time and peak memory);
 4. ``posthoc``: the post-hoc sweep on saved logits vs one evaluation;
-5. ``lvis_eval``: our LVIS evaluator vs lvis-api (skipped until the detection extras are installed);
+5. ``lvis_eval``: our LVIS evaluator (hotcoco) vs lvis-api (skipped until the detection extras are installed);
 6. ``multilabel``: per-class average precision (mAP) vs a per-class scikit-learn loop (skipped
    without scikit-learn);
-7. ``det_analysis``: TIDE errors and false positives by LVIS group (hotcoco) vs the LVIS evaluation
-   (faster-coco-eval) of one LVIS-val-sized result file (skipped until hotcoco / faster-coco-eval are installed).
+7. ``det_analysis``: TIDE errors and false positives by LVIS group vs the LVIS evaluation of the same
+   result file (both hotcoco), then each alone on an LVIS-val-sized one (skipped until hotcoco is installed).
 
 Not imported by ``import iif``; :func:`run_benchmarks` is what the tool calls.
 """

@@ -4,24 +4,22 @@ On one generated LVIS-format ground truth + result file pair (full preset: 10% o
 1,981 images x 300 detections, 1,203 categories), each side in a fresh process that reads the two
 files:
 
-- :func:`iif.det_analysis.analyze_detections` (hotcoco: TIDE overall and by frequency group, false
-  positives per image) against :func:`mmdet_ext.lvis_eval.evaluate_lvis` (faster-coco-eval, the
-  LVIS metric the plugin reports): time and peak memory;
-- hotcoco's LVIS AP alone against ``evaluate_lvis``: time, and how far its AP / APr / APc / APf are
-  from faster-coco-eval's on this file and from lvis-api's on group 5's data (the evidence for
-  switching the LVIS metric to hotcoco; the metric is not switched here);
-- then the analysis alone on an LVIS-val-sized pair (19,809 images x 300 detections, 244,707
-  objects): its peak memory against the 24 GiB budget. ``evaluate_lvis`` is not run at that size:
-  its memory grows linearly with the detections (1.6 / 3.1 GiB at 5% / 10% of LVIS val on the
-  project's machine), about 31 GiB at full size.
+- :func:`iif.det_analysis.analyze_detections` (TIDE overall and by frequency group, false
+  positives per image) against :func:`mmdet_ext.lvis_eval.evaluate_lvis` (the LVIS metric the
+  plugin reports): time and peak memory. Both run hotcoco's LVIS mode, so the analysis's
+  ``lvis_ap`` must equal ``evaluate_lvis``'s AP / APr / APc / APf (the row's note gives the largest
+  difference); how ``evaluate_lvis`` compares with lvis-api is group 5's row;
+- then each alone on an LVIS-val-sized pair (19,809 images x 300 detections, 244,707 objects):
+  its peak memory against the 24 GiB budget. (The LVIS evaluation used before hotcoco,
+  faster-coco-eval 1.8.0, grew linearly with the detections: 1.6 / 3.1 GiB at 5% / 10% of LVIS val
+  on the project's machine, about 31 GiB at full size; docs/BENCHMARKS.md.)
 
 :func:`write_lvis_val_like` writes the pair (``python -m iif.bench.det_analysis OUT_DIR``), from
 the generators of groups 3 and 5 (:func:`iif.bench.frequencies.write_lvis_like`,
 :func:`iif.bench.lvis_eval.lvis_like_detections`).
 
 ``evaluate_lvis`` imports no mmdet, but the ``mmdet_ext`` package does; without mmdet the module
-file is loaded alone from the source checkout, so this group runs wherever hotcoco and
-faster-coco-eval are installed.
+file is loaded alone from the source checkout, so this group runs wherever hotcoco is installed.
 """
 from __future__ import annotations
 
@@ -41,14 +39,14 @@ import numpy as np
 
 from .core import Pair, Preset, Row, Skipped
 from .frequencies import _maxrss_bytes, _rss_bytes, write_lvis_like
-from .lvis_eval import KEYS, _numpy_float_alias, detections_to_dicts, lvis_like_detections
+from .lvis_eval import KEYS, detections_to_dicts, lvis_like_detections
 
 __all__ = ["run", "check_available", "write_lvis_val_like", "load_evaluate_lvis", "child", "main"]
 
 logger = logging.getLogger(__name__)
 
 #: Importable modules the group needs (evaluate_lvis is found by :func:`load_evaluate_lvis`).
-REQUIRES = ("hotcoco", "faster_coco_eval")
+REQUIRES = ("hotcoco",)
 #: LVIS v1 val: images, objects, categories.
 LVIS_VAL = (19_809, 244_707, 1203)
 #: The memory the analysis must fit in: this project's machines have 24 GiB.
@@ -112,42 +110,29 @@ def write_lvis_val_like(directory: str, num_images: int = LVIS_VAL[0], num_annot
 
 
 def child(side: str, gt_path: str, res_path: str, max_dets: int) -> dict:
-    """In a fresh process: one side from the files. ``side``: ``analysis``, ``hotcoco_ap`` or ``lvis_eval``.
+    """In a fresh process: one side from the files. ``side``: ``analysis`` or ``lvis_eval``.
 
     Returns ``seconds``, ``peak`` (RSS bytes above the post-import baseline) and ``ap``
     (AP / APr / APc / APf), plus the analysis's consistency check and counts.
     """
-    import contextlib
-    import io
+    import hotcoco  # noqa: F401  (import cost outside the timing, for both sides)
 
     if side == "lvis_eval":
         fn = load_evaluate_lvis()
-        import faster_coco_eval  # noqa: F401  (import cost outside the timing)
-    else:
-        import hotcoco
-
+    elif side == "analysis":
         from ..det_analysis import analyze_detections
+    else:
+        raise ValueError(f"unknown side {side!r}; expected 'analysis' or 'lvis_eval'")
     base = _rss_bytes()
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     if side == "lvis_eval":
         ap = fn(gt_path, res_path, iou_type="bbox", max_dets=max_dets)
-    elif side == "analysis":
+    else:
         rep = analyze_detections(gt_path, res_path, max_dets=max_dets)
         ap = rep["lvis_ap"]
         extra = dict(checks=rep["checks"], counts=rep["overall"]["counts"], tool=rep["tool"],
                      fp_per_image={g: rep["groups"][g]["fp_per_image"]["0.05"] for g in rep["groups"]})
-    elif side == "hotcoco_ap":
-        gt = hotcoco.COCO(gt_path)
-        ev = hotcoco.COCOeval(gt, gt.load_res(res_path).cap_detections_per_image(max_dets), "bbox", lvis_style=True)
-        ev.params.max_dets = [max_dets]
-        ev.evaluate()
-        ev.accumulate()
-        with contextlib.redirect_stdout(io.StringIO()):
-            ev.summarize()
-        ap = ev.get_results()
-    else:
-        raise ValueError(f"unknown side {side!r}; expected 'analysis', 'hotcoco_ap' or 'lvis_eval'")
     seconds = time.perf_counter() - t0
     return dict(seconds=seconds, peak=_maxrss_bytes() - base, ap={k: float(ap[k]) for k in KEYS}, **extra)
 
@@ -164,102 +149,77 @@ def _run_child(side: str, gt_path: str, res_path: str, max_dets: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _lvis_api_diff(preset: Preset, seed: int) -> str:
-    """hotcoco's LVIS AP against lvis-api's on group 5's generated data (its sizes and seed)."""
-    try:
-        from lvis import LVIS, LVISEval, LVISResults
-    except ImportError:
-        return "lvis-api not installed: not compared with it"
-    import contextlib
-    import io
-
-    import hotcoco
-
-    from .lvis_eval import _detections
-
-    n_img = preset.lvis_eval_images
-    with tempfile.TemporaryDirectory(prefix="iif-bench-hotcoco-") as tmp:
-        gt_path = os.path.join(tmp, "gt.json")
-        write_lvis_like(gt_path, n_img, n_img * 12, min(preset.lvis_categories, 1203), seed)
-        with open(gt_path) as fh:
-            gt = json.load(fh)
-        dets = _detections(gt, preset.lvis_eval_dets, seed)
-        with _numpy_float_alias(), contextlib.redirect_stdout(io.StringIO()):
-            ref = LVISEval(LVIS(gt_path), LVISResults(gt_path, dets, max_dets=preset.lvis_eval_dets), "bbox")
-            ref.run()
-        hc_gt = hotcoco.COCO(gt_path)
-        ev = hotcoco.COCOeval(hc_gt, hc_gt.load_res(dets).cap_detections_per_image(preset.lvis_eval_dets), "bbox",
-                              lvis_style=True)
-        ev.params.max_dets = [preset.lvis_eval_dets]
-        ev.evaluate()
-        ev.accumulate()
-        with contextlib.redirect_stdout(io.StringIO()):
-            ev.summarize()
-        ours = ev.get_results()
-    diff = max(abs(float(ours[k]) - float(ref.results[k])) for k in KEYS)
-    return f"vs lvis-api on group 5's data ({n_img} images x {preset.lvis_eval_dets}): max |diff| {diff:.1e}"
+def _ap_diff(a: dict, b: dict) -> float:
+    """Largest |difference| of AP / APr / APc / APf between two children's results."""
+    return max(abs(a["ap"][k] - b["ap"][k]) for k in KEYS)
 
 
 def run(preset: Preset, seed: int = 0) -> list[Row]:
-    """Rows on generated file pairs: analysis time, hotcoco AP time and peak memory, each vs
-    ``evaluate_lvis`` on one file; then the analysis alone at scale against :data:`MEMORY_BUDGET`."""
+    """Rows on generated file pairs: the analysis's time and peak memory vs ``evaluate_lvis`` on one
+    file; then each alone at scale against :data:`MEMORY_BUDGET`."""
     check_available()
     from importlib.metadata import version
 
     dets = preset.det_dets
+    hc = f"hotcoco {version('hotcoco')}"
 
     def size(n: int) -> str:
         return f"{n} images x {dets} detections, {preset.det_categories} categories"
 
-    runs: dict[str, list[dict]] = {"lvis_eval": [], "analysis": [], "hotcoco_ap": []}
-    with tempfile.TemporaryDirectory(prefix="iif-bench-detanalysis-") as tmp:
-        gt_path, res_path = _write(os.path.join(tmp, "compare"), preset.det_images, preset.det_annotations, preset,
-                                   seed)
+    def interleave(gt_path: str, res_path: str) -> dict[str, list[dict]]:
+        runs: dict[str, list[dict]] = {"lvis_eval": [], "analysis": []}
         order = list(runs)
         for r in range(preset.det_repeats):
             for side in (order if r % 2 == 0 else order[::-1]):
                 runs[side].append(_run_child(side, gt_path, res_path, dets))
                 logger.info("%s: %.1f s, peak %.2f GiB", side, runs[side][-1]["seconds"],
                             runs[side][-1]["peak"] / 2**30)
-        gt_path, res_path = _write(os.path.join(tmp, "scale"), preset.det_scale_images, preset.det_scale_annotations,
-                                   preset, seed)
-        scale = [_run_child("analysis", gt_path, res_path, dets) for _ in range(preset.det_repeats)]
+        return runs
+
+    with tempfile.TemporaryDirectory(prefix="iif-bench-detanalysis-") as tmp:
+        runs = interleave(*_write(os.path.join(tmp, "compare"), preset.det_images, preset.det_annotations, preset,
+                                  seed))
+        scale = interleave(*_write(os.path.join(tmp, "scale"), preset.det_scale_images,
+                                   preset.det_scale_annotations, preset, seed))
     base = runs["lvis_eval"]
 
-    def pair(side: str, key: str) -> Pair:
-        return Pair(base=[b[key] for b in base], ours=[o[key] for o in runs[side]])
+    def pair(key: str) -> Pair:
+        return Pair(base=[b[key] for b in base], ours=[o[key] for o in runs["analysis"]])
 
-    ana, hc = runs["analysis"][0], runs["hotcoco_ap"][0]
-    fce_diff = max(abs(hc["ap"][k] - base[0]["ap"][k]) for k in KEYS)
+    ana = runs["analysis"][0]
     tool = ana["tool"]
-    fce = f"faster-coco-eval {version('faster-coco-eval')}"
-    t_ana, t_hc, mem = pair("analysis", "seconds"), pair("hotcoco_ap", "seconds"), pair("analysis", "peak")
-    s_mem = statistics.median(r["peak"] for r in scale)
-    s_sec = statistics.median(r["seconds"] for r in scale)
-    # evaluate_lvis's memory grows linearly with the detections (1.6 / 3.1 GiB at 5% / 10% of LVIS val here).
-    extrap = mem.base_median * preset.det_scale_images / preset.det_images
-    sc = scale[0]
+    t_ana, mem = pair("seconds"), pair("peak")
+
+    def alone(side: str) -> tuple[float, float]:
+        """Median peak RSS and seconds of one side at scale."""
+        return (statistics.median(r["peak"] for r in scale[side]),
+                statistics.median(r["seconds"] for r in scale[side]))
+
+    a_mem, a_sec = alone("analysis")
+    e_mem, e_sec = alone("lvis_eval")
+    sa, se = scale["analysis"][0], scale["lvis_eval"][0]
     return [
         Row(group="7 det analysis", name=f"TIDE + FP/image by LVIS group vs LVIS evaluation, {size(preset.det_images)}",
-            baseline=f"evaluate_lvis ({fce})", ours=f"analyze_detections ({tool})", base_value=t_ana.base_median,
+            baseline=f"evaluate_lvis ({hc})", ours=f"analyze_detections ({tool})", base_value=t_ana.base_median,
             ours_value=t_ana.ours_median, unit="s", ratio=t_ana.ratio(), spread=t_ana.spread(),
-            note=(f"both read the same two files in fresh processes; groups add up to the full run: "
+            note=(f"both read the same two files in fresh processes; the analysis's lvis_ap vs evaluate_lvis "
+                  f"(the same evaluator): AP/APr/APc/APf max |diff| {_ap_diff(ana, base[0]):.1e} "
+                  f"({[round(base[0]['ap'][k], 4) for k in KEYS]}); groups add up to the full run: "
                   f"{ana['checks']['groups_add_up']}; TIDE counts [{tool}] {ana['counts']}")),
-        Row(group="7 det analysis", name=f"LVIS AP alone, {size(preset.det_images)}", baseline=f"evaluate_lvis ({fce})",
-            ours=f"COCOeval lvis_style ({tool})", base_value=t_hc.base_median, ours_value=t_hc.ours_median, unit="s",
-            ratio=t_hc.ratio(), spread=t_hc.spread(),
-            note=(f"AP/APr/APc/APf max |diff| vs faster-coco-eval on this file {fce_diff:.1e} "
-                  f"(hotcoco {[round(hc['ap'][k], 4) for k in KEYS]}); {_lvis_api_diff(preset, seed)}")),
         Row(group="7 det analysis", name=f"peak RSS: analysis vs LVIS evaluation, {size(preset.det_images)}",
-            baseline=f"evaluate_lvis ({fce})", ours=f"analyze_detections ({tool})", base_value=mem.base_median,
+            baseline=f"evaluate_lvis ({hc})", ours=f"analyze_detections ({tool})", base_value=mem.base_median,
             ours_value=mem.ours_median, unit="B", ratio=mem.ratio()),
         Row(group="7 det analysis", name=f"peak RSS of the analysis alone, {size(preset.det_scale_images)}",
             baseline="this machine's memory (24 GiB)", ours=f"analyze_detections ({tool})", base_value=MEMORY_BUDGET,
-            ours_value=s_mem, unit="B", ratio=s_mem / MEMORY_BUDGET, target=("<=", 1.0),
-            note=(f"{s_sec:.1f} s; groups add up: {sc['checks']['groups_add_up']}; FP per image at score >= 0.05 "
-                  f"[{tool}] " + ", ".join(f"{g} {v:.2f}" for g, v in sc["fp_per_image"].items()) +
-                  f"; evaluate_lvis at this size, extrapolated linearly from the row above: "
-                  f"{extrap / 2**30:.1f} GiB (not run)")),
+            ours_value=a_mem, unit="B", ratio=a_mem / MEMORY_BUDGET, target=("<=", 1.0),
+            note=(f"{a_sec:.1f} s; groups add up: {sa['checks']['groups_add_up']}; FP per image at score >= 0.05 "
+                  f"[{tool}] " + ", ".join(f"{g} {v:.2f}" for g, v in sa["fp_per_image"].items()))),
+        Row(group="7 det analysis", name=f"peak RSS of the LVIS evaluation alone, {size(preset.det_scale_images)}",
+            baseline="this machine's memory (24 GiB)", ours=f"evaluate_lvis ({hc})", base_value=MEMORY_BUDGET,
+            ours_value=e_mem, unit="B", ratio=e_mem / MEMORY_BUDGET, target=("<=", 1.0),
+            note=(f"{e_sec:.1f} s; vs the analysis's lvis_ap on this file: max |diff| {_ap_diff(sa, se):.1e}; "
+                  f"faster-coco-eval 1.8.0, the evaluator before hotcoco: about 31 GiB at LVIS-val size "
+                  f"(extrapolated, docs/BENCHMARKS.md)")),
     ]
 
 

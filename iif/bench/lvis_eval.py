@@ -1,14 +1,13 @@
 """Group 5, LVIS evaluation (extension point for the detection half).
 
-Compares our evaluator, :func:`mmdet_ext.lvis_eval.evaluate_lvis` (faster-coco-eval in LVIS
-mode), with the reference lvis-api (``lvis.LVISEval``) on the same generated ground truth and
-the same detections (``lvis_eval_dets`` per image): AP / APr / APc / APf must be identical and
-the row reports the time ratio.
+Compares our evaluator, :func:`mmdet_ext.lvis_eval.evaluate_lvis` (hotcoco's LVIS mode,
+``lvis_style=True``), with the reference lvis-api (``lvis.LVISEval``) on the same generated ground
+truth and the same detections (``lvis_eval_dets`` per image): AP / APr / APc / APf must be
+identical and the row reports the time ratio.
 
 The group is skipped, with the reason printed, until the detection extras are installed
-(``requirements-det.txt``: mmdet_ext's dependencies, faster-coco-eval, lvis). lvis-api 0.5.3
-still calls ``np.float``, removed in numpy 2; the benchmark gives it that alias for the
-duration of the reference run only.
+(``requirements-det.txt``: hotcoco, lvis). lvis-api 0.5.3 still calls ``np.float``, removed in
+numpy 2; the benchmark gives it that alias for the duration of the reference run only.
 """
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ __all__ = ["run", "check_available", "REQUIRES"]
 logger = logging.getLogger(__name__)
 
 #: Importable modules the group needs: our evaluator, its backend and the reference.
-REQUIRES = ("mmdet_ext.lvis_eval", "faster_coco_eval", "lvis")
+REQUIRES = ("mmdet_ext.lvis_eval", "hotcoco", "lvis")
 KEYS = ("AP", "APr", "APc", "APf")
 
 
@@ -166,5 +165,5 @@ def run(preset: Preset, seed: int = 0) -> list[Row]:
             f"AP differ (max |diff| {diff:.2e}): ours {[round(ours[k], 4) for k in KEYS]}, "
             f"lvis-api {[round(ref[k], 4) for k in KEYS]}")
     return [Row(group="5 lvis eval", name=f"{n_img} images x {preset.lvis_eval_dets} detections (bbox)",
-                baseline="lvis-api LVISEval", ours="evaluate_lvis (faster-coco-eval)", base_value=pair.base_median,
+                baseline="lvis-api LVISEval", ours="evaluate_lvis (hotcoco)", base_value=pair.base_median,
                 ours_value=pair.ours_median, unit="s", ratio=pair.ratio(), spread=pair.spread(), note=note)]
