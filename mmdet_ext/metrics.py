@@ -1,5 +1,5 @@
 """``FasterLVISMetric``: mmdet's LVIS metric, computed with hotcoco's LVIS mode (works on numpy 2,
-equals lvis-api, about 27x faster than faster-coco-eval: see :mod:`mmdet_ext.lvis_eval`)."""
+equals lvis-api and fits LVIS val in memory: see :mod:`mmdet_ext.lvis_eval`)."""
 from __future__ import annotations
 
 import os.path as osp

@@ -65,7 +65,7 @@ class Preset:
     map_c: int = 80
     map_repeats: int = 7
     # 7. detection analysis vs LVIS evaluation on one generated result file (images, annotations;
-    #    default 10% of LVIS v1 val: evaluate_lvis needs about 31 GiB at full size), then the
+    #    default 10% of LVIS v1 val: the LVIS evaluation of the full size is timed separately), then the
     #    analysis alone at scale (default LVIS v1 val's size); categories, detections per image,
     #    fresh processes per side
     det_images: int = 1_981
