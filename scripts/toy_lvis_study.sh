@@ -18,7 +18,7 @@ fi
 SEEDS=${SEEDS:-0 1 2}
 WORKERS=${WORKERS:-2}
 ROOT=${ROOT:-work_dirs/toy_study}
-EPOCHS=3   # configs/lvis/toy/iif_mbv2_toy.py: train_cfg.max_epochs
+EPOCHS=2   # configs/lvis/toy/iif_mbv2_toy.py: train_cfg.max_epochs
 TRAINED="softmax iif balanced_softmax seesaw"
 [ -f data/toy_lvis/annotations/lvis_v1_val.json ] || python tools/make_toy_lvis.py --out data/toy_lvis > /dev/null
 mkdir -p "$ROOT/.claims"

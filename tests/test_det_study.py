@@ -58,7 +58,7 @@ def test_toy_configs_build_with_the_imagenet_mobilenet():
         for k in ("features.0.0.weight", "features.10.conv.1.0.weight", "features.18.1.running_var"):
             torch.testing.assert_close(body[k], state[k], rtol=0, atol=0)
         feats = model.extract_feat(torch.randn(1, 3, 128, 128))
-        assert [f.shape[1] for f in feats] == [128] * 5  # FPN levels P2-P6
+        assert [f.shape[1] for f in feats] == [64] * 5  # FPN levels P2-P6
         scale = cfg.model.roi_head.bbox_head.cls_predictor_cfg.tempearture
         assert scale == (8 if name == "iif" else 20), name  # the IIF authors' 8, mmdet's 20 elsewhere
         assert cfg.randomness == dict(seed=0, deterministic=True)
