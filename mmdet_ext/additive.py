@@ -46,6 +46,8 @@ from iif.annotations import AnnotationFrequencies
 from iif.losses.softmax import balanced_softmax_loss
 from iif.weights import check_counts, log_prior
 
+from .iif_loss import head_counts
+
 __all__ = ["ClassCountsLoss", "BalancedSoftmaxLoss", "PosthocLogitAdjustmentLoss", "NorCalLoss"]
 
 
@@ -134,12 +136,7 @@ class ClassCountsLoss(nn.Module):
                                     source: str = "annotations") -> None:
         """Counts of kind ``self.frequency`` from counted annotations, in the order of ``category_ids``
         (the dataset's ``cat_ids``; default: categories sorted by id)."""
-        if freqs.num_classes != self.num_classes:
-            raise ValueError(f"annotation file {source!r} has {freqs.num_classes} categories but the box head "
-                             f"has num_classes={self.num_classes}")
-        if category_ids is not None:
-            freqs = freqs.in_order(category_ids)
-        counts, _ = freqs.counts(self.frequency)
+        counts, _ = head_counts(freqs, self.num_classes, self.frequency, category_ids, source)
         self.set_counts(counts)
         # MMEngine's logger, so the line lands in the run's log next to the metrics
         print_log(f"{type(self).__name__} {self.frequency} counts from {source}: min {int(counts.min())}, "

@@ -14,8 +14,9 @@ background weight exactly 1, both in the training loss and at inference. The mat
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet.models.losses.accuracy import accuracy
@@ -26,9 +27,23 @@ from torch import Tensor, nn
 
 from iif import FREQUENCY_KINDS, VARIANTS, adjust_logits, compute_weights, frequencies_from_annotations
 from iif import iif_cross_entropy
+from iif.annotations import AnnotationFrequencies
 from iif.weights_io import load_weights_csv
 
-__all__ = ["IIFLoss"]
+__all__ = ["IIFLoss", "head_counts"]
+
+
+def head_counts(freqs: AnnotationFrequencies, num_classes: int, kind: str,
+                category_ids: Optional[Sequence[int]] = None, source: str = "annotations") -> tuple[np.ndarray, int]:
+    """``(C,)`` counts of ``kind`` (``"image"`` / ``"instance"``) and their total ``K`` for a box head
+    of ``num_classes``, in the order of ``category_ids`` (the dataset's ``cat_ids``; default:
+    categories sorted by id). Refuses a file whose category count is not the head's."""
+    if freqs.num_classes != num_classes:
+        raise ValueError(f"annotation file {source!r} has {freqs.num_classes} categories but the box head "
+                         f"has num_classes={num_classes}")
+    if category_ids is not None:
+        freqs = freqs.in_order(category_ids)
+    return freqs.counts(kind)
 
 
 @MODELS.register_module()
@@ -85,13 +100,8 @@ class IIFLoss(nn.Module):
     def set_weights_from_annotations(self, ann_file: str, category_ids: Optional[list[int]] = None) -> None:
         """Count ``ann_file`` and set the weights; ``category_ids`` gives the label order (the
         dataset's ``cat_ids``), default: categories sorted by id."""
-        freqs = frequencies_from_annotations(ann_file)
-        if freqs.num_classes != self.num_classes:
-            raise ValueError(f"annotation file {ann_file!r} has {freqs.num_classes} categories but the box head "
-                             f"has num_classes={self.num_classes}")
-        if category_ids is not None:
-            freqs = freqs.in_order(category_ids)
-        counts, total = freqs.counts(self.frequency)
+        counts, total = head_counts(frequencies_from_annotations(ann_file), self.num_classes, self.frequency,
+                                    category_ids, ann_file)
         self.set_weights(compute_weights(counts, self.variant, total=total))
         # MMEngine's logger, so the line lands in the run's log file next to the losses
         print_log(f"IIF {self.variant} {'IOF' if self.frequency == 'instance' else 'IIF'} weights from {ann_file} "

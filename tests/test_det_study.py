@@ -10,12 +10,9 @@ import os
 import pytest
 import torch
 
-if os.environ.get("IIF_REQUIRE_DET"):
-    import mmcv.ops  # noqa: F401
-    import mmdet  # noqa: F401
-else:
-    pytest.importorskip("mmcv.ops", reason="detection stack not installed (scripts/setup.sh det)")
-    pytest.importorskip("mmdet")
+from _det import require_det  # noqa: E402
+
+require_det()
 
 from mmengine.config import Config  # noqa: E402
 
