@@ -107,15 +107,20 @@ class ClassCountsLoss(nn.Module):
         self.custom_cls_channels = True
         self.custom_activation = True
         self.custom_accuracy = True
-        # Non-persistent: counts always come from a file or the hook, so a plain softmax checkpoint
+        # Not a buffer: counts always come from a file or the hook, so a plain softmax checkpoint
         # (no such key) loads strictly, and a checkpoint never carries counts of another dataset.
-        self.register_buffer("counts", torch.zeros(num_classes), persistent=False)
-        self._counts_np: Optional[np.ndarray] = None  # the same counts on the CPU: no device sync per call
+        # Kept on the CPU: no device sync per call.
+        self._counts_np: Optional[np.ndarray] = None
         self.explicit = ann_file is not None or counts_file is not None
         if counts_file is not None:
             self.set_counts(load_counts_file(counts_file, num_classes))
         elif ann_file is not None:
             self.set_counts_from_annotations(ann_file)
+
+    @property
+    def counts(self) -> Tensor:
+        """The training counts ``(C,)`` as float32 (set from a file or the hook)."""
+        return torch.as_tensor(self._checked_counts(), dtype=torch.float32)
 
     @property
     def ready(self) -> bool:
@@ -130,7 +135,6 @@ class ClassCountsLoss(nn.Module):
             raise ValueError(f"{type(self).__name__} has num_classes={self.num_classes} but got {n.shape[0]} counts")
         log_prior(n)  # refuses a zero count here, naming the classes, rather than at the first forward
         self._counts_np = n
-        self.counts.copy_(torch.as_tensor(n, dtype=torch.float32, device=self.counts.device))
 
     def set_counts_from_frequencies(self, freqs: AnnotationFrequencies, category_ids: Optional[Sequence[int]] = None,
                                     source: str = "annotations") -> None:
