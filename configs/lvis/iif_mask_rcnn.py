@@ -1,7 +1,9 @@
-# IIF Mask R-CNN, R50-FPN, LVIS v1: the paper's best setting (Table XVI): base10 IOF weights,
-# repeat-factor sampling (threshold 1e-3), cosine box classifier, normalised mask predictor,
-# NMS IoU 0.3, mask threshold 0.4, 2x schedule, batch 16 (8 GPUs x 2), lr 0.02.
-# Paper (not ours): 26.3 mask AP, 18.6 APr.
+# IIF Mask R-CNN, R50-FPN, LVIS v1: the paper's best setting (Table XVI) without FASA: base10 IOF
+# weights, repeat-factor sampling (threshold 1e-3), cosine box classifier, normalised mask
+# predictor, NMS IoU 0.3, mask threshold 0.4, 2x schedule, batch 16 (8 GPUs x 2), lr 0.02.
+# The 26.3 mask AP / 18.6 APr of the paper and of the authors' README (row IIF_r50) come from this
+# recipe plus FASA: iif_fasa_mask_rcnn.py (kostas1515/iif@747b041 instance_segmentation/README.md
+# lines 12-21 and 55-62: fasa_iof_base10_r50_rfs_cos_norm_4x4_2x).
 #   mim train mmdet configs/lvis/iif_mask_rcnn.py --launcher pytorch --gpus 8
 #   python tools/train_det.py configs/lvis/iif_mask_rcnn.py --data-root /data/lvis_v1/
 _base_ = 'mmdet::lvis/mask-rcnn_r50_fpn_sample1e-3_ms-1x_lvis-v1.py'

@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 import torch
 from torchvision.transforms import v2
 
+from .randaugment import AuthorsRandAugment
+
 __all__ = ["build_transform", "Cutout", "DATASET_STATS", "AUTOAUGMENT_POLICIES"]
 
 #: Per-channel mean/std presets, for ``build_transform(..., **DATASET_STATS[name])``.
@@ -36,6 +38,8 @@ AUTOAUGMENT_POLICIES: dict[str, v2.AutoAugmentPolicy] = {
 }
 
 _RANDAUGMENT_KEYS = ("num_ops", "magnitude", "num_magnitude_bins", "interpolation", "fill")
+#: ``randaugment_policy`` -> the arguments its ``randaugment`` dict may hold.
+_RANDAUGMENT_POLICIES = {"torchvision": _RANDAUGMENT_KEYS, "authors": ("prob",)}
 
 
 class Cutout:
@@ -97,6 +101,7 @@ def build_transform(
     randaugment: dict | None = None,
     cutout: int = 0,
     color_jitter: float = 0.0,
+    randaugment_policy: str = "torchvision",
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A transform from ``uint8`` ``(C, H, W)`` to normalised ``float32`` ``(C, S, S)``.
 
@@ -107,7 +112,10 @@ def build_transform(
       2. ``RandomHorizontalFlip()`` if ``hflip``; then ``ColorJitter(b, b, b)`` with
          ``b = color_jitter`` (brightness, contrast, saturation; ResLT's ImageNet recipe: 0.4) if > 0;
       3. ``AutoAugment`` with policy ``autoaugment`` (``"cifar"``/``"cifar10"``, ``"imagenet"``,
-         ``"svhn"``) and/or ``RandAugment(**randaugment)``;
+         ``"svhn"``) and/or RandAugment: ``randaugment_policy="torchvision"`` (default) is
+         torchvision's ``RandAugment(**randaugment)``; ``"authors"`` is the ``randaugment``
+         package's policy the IIF authors train Places-LT with
+         (:class:`iif.data.randaugment.AuthorsRandAugment`, ``randaugment`` = its arguments, e.g. ``{}``);
       4. ``ToDtype(float32, scale=True)`` (to ``[0, 1]``);
       5. :class:`Cutout` of side ``cutout`` pixels if ``cutout > 0`` (black hole, before Normalize);
       6. ``Normalize(mean, std)``.
@@ -122,12 +130,19 @@ def build_transform(
         raise ValueError(f"crop_padding must be a non-negative integer or None, got {crop_padding!r}")
     if autoaugment is not None and autoaugment not in AUTOAUGMENT_POLICIES:
         raise ValueError(f"unknown autoaugment policy {autoaugment!r}; expected None or one of {sorted(AUTOAUGMENT_POLICIES)}")
+    if not isinstance(randaugment_policy, str) or randaugment_policy not in _RANDAUGMENT_POLICIES:
+        raise ValueError(f"unknown randaugment_policy {randaugment_policy!r}; expected one of {list(_RANDAUGMENT_POLICIES)}")
     if randaugment is not None:
         if not isinstance(randaugment, dict):
             raise ValueError(f"randaugment must be a dict of RandAugment arguments or None, got {randaugment!r}")
-        unknown = sorted(set(randaugment) - set(_RANDAUGMENT_KEYS))
+        allowed = _RANDAUGMENT_POLICIES[randaugment_policy]
+        unknown = sorted(set(randaugment) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown RandAugment arguments {unknown}; expected some of {list(_RANDAUGMENT_KEYS)}")
+            raise ValueError(f"unknown RandAugment arguments {unknown} for randaugment_policy={randaugment_policy!r}; "
+                             f"expected some of {list(allowed)}")
+    elif randaugment_policy != "torchvision":
+        raise ValueError(f"randaugment_policy={randaugment_policy!r} needs randaugment (a dict of its arguments, "
+                         f"e.g. {{}}) to turn RandAugment on")
     if isinstance(color_jitter, bool) or not isinstance(color_jitter, (int, float)) or not color_jitter >= 0:
         raise ValueError(f"color_jitter must be a number >= 0 (0: none), got {color_jitter!r}")
     if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
@@ -151,7 +166,8 @@ def build_transform(
         if autoaugment is not None:
             ops.append(v2.AutoAugment(AUTOAUGMENT_POLICIES[autoaugment]))
         if randaugment is not None:
-            ops.append(v2.RandAugment(**randaugment))
+            ops.append(AuthorsRandAugment(**randaugment) if randaugment_policy == "authors"
+                       else v2.RandAugment(**randaugment))
     elif resize is not None:
         ops += [v2.Resize(resize, antialias=True), v2.CenterCrop(image_size)]
     ops.append(v2.ToDtype(torch.float32, scale=True))

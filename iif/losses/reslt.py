@@ -71,6 +71,14 @@ def reslt_groups(counts: ArrayLike, thresholds: Sequence[int] = SHOT_THRESHOLDS)
     reports (:func:`iif.metrics.shot_groups`), with the dataset's thresholds (``(100, 20)`` by
     default, ``(1000, 100)`` for MNIST-LT's Pareto profile). An empty group is warned about: its
     branch will be dropped.
+
+    The official code does not group by count: it slices class indices, the same slices at every
+    imbalance factor (CIFAR-100: head 0-34, medium 35-69, tail 70-99; jiequancui/ResLT@9650d93
+    ``CIFAR/cifarTrain_reslt_cifar100.py`` lines 148-149). On CIFAR-100-LT the default thresholds
+    give those slices only at imbalance factor 100; at 50 they give 41 / 41 / 18 classes and at 10
+    69 / 31 / 0 (no tail branch). Thresholds that reproduce the slices from the counts (in a config:
+    ``data.kwargs.shot_thresholds``): ``(125, 32)`` at IF 50, ``(221, 100)`` at IF 10; CIFAR-10's in
+    ``configs/cls/cifar10_lt/reslt_r32.py``; ``docs/FIDELITY.md`` lists them.
     """
     groups = torch.as_tensor(shot_groups(counts, _check_thresholds(thresholds)))
     active = np.bincount(groups.numpy(), minlength=3) > 0
@@ -248,8 +256,9 @@ class ResLTLoss(nn.Module):
         if branch_logits.shape[2] != self.num_classes:
             raise ValueError(f"ResLTLoss holds groups for {self.num_classes} classes, "
                              f"branch logits have {branch_logits.shape[2]}")
-        w = None if self.weights is None else self.weights.to(branch_logits.dtype)
-        return _reslt(branch_logits, target, self.groups, self.active, self.beta, w, self.iif_on, self.reduction)
+        # The float32 buffer itself: iif_cross_entropy casts it, and checks it for NaN once, not every step.
+        return _reslt(branch_logits, target, self.groups, self.active, self.beta, self.weights, self.iif_on,
+                      self.reduction)
 
     @property
     def adjust(self) -> Optional[Callable[[Tensor], Tensor]]:

@@ -234,10 +234,18 @@ def asymmetric_loss(logits: Tensor, targets: Tensor, gamma_pos: float = 0.0, gam
 
     Per element ``-[y (1 - p)^gamma_pos log p + (1 - y) p_m^gamma_neg log(1 - p_m)]`` with the
     shifted probability ``p_m = max(p - clip, 0)`` (the paper's margin ``m``). Defaults: the
-    paper's ``gamma_neg = 4``, ``gamma_pos = 0``, ``m = 0.05``. ``detach_focal=True`` treats the
-    focusing weights as constants, as the reference code's ``disable_torch_grad_focal_loss``.
-    The authors' code sums over the batch (``reduction="sum"``; learning rates tuned for it);
-    TailCLIP's copy, like every loss here by default, takes the mean.
+    paper's ``gamma_neg = 4``, ``gamma_pos = 0``, ``m = 0.05``. The authors' code sums over the
+    batch (``reduction="sum"``; learning rates tuned for it); TailCLIP's copy, like every loss here
+    by default, takes the mean.
+
+    ``detach_focal``: whether the focusing weight ``(1 - p_t)^gamma`` is a constant in the backward
+    pass. The loss value is the same either way; the gradient is not (up to 0.43 per logit for a
+    negative at ``gamma_neg = 4``, ``m = 0.05``, ``z`` near 2; ``tests/test_fidelity.py``). The
+    reference code has both: ``AsymmetricLossOptimized`` defaults to ``False`` (the default here, and
+    what TailCLIP trains with), while ASL's own ``train.py`` builds ``AsymmetricLoss(...,
+    disable_torch_grad_focal_loss=True)`` (Alibaba-MIIL/ASL@8c9e0bd ``train.py`` line 93,
+    ``src/loss_functions/losses.py`` lines 57 and 94-100): ``detach_focal=True`` reproduces that
+    (``--cfg-options loss.detach_focal=True`` for ``loss.type="asl"``).
     """
     gamma_pos, gamma_neg = _check_gamma(gamma_pos, "gamma_pos"), _check_gamma(gamma_neg, "gamma_neg")
     clip = _check_clip(clip)
@@ -305,7 +313,10 @@ def balanced_asymmetric_loss(logits: Tensor, targets: Tensor, weights: Optional[
        (1 - p y_s - p_neg (1 - y))^(gamma_pos y_s + gamma_neg (1 - y))``; the loss is ``-l``.
 
     ``weights`` ``(C,)`` are :func:`bal_class_weights` (None: all 0). Defaults are TailCLIP's
-    VOC-MLT RN50 settings (``gamma_neg = 12``, ``gamma_pos = 0``, ``eps = 0.01``, clip 0.05).
+    VOC-MLT RN50 settings (``gamma_neg = 12``, ``gamma_pos = 0``, ``eps = 0.01``, clip 0.05), with
+    the focusing weights in the graph (``detach_focal=False``) as TailCLIP's
+    ``BalancedAsymmetricLossOptimized`` (damilab/lm-clip@9983999 ``asl_loss.py`` line 199); see
+    :func:`asymmetric_loss` for what ``detach_focal=True`` changes.
     With ``weights = 0``, ``label_smoothing = 0`` and ``max_normalize = False`` it equals
     :func:`asymmetric_loss` with the same gammas and clip.
     """

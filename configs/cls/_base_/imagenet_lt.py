@@ -13,4 +13,7 @@ data = dict(
 # Squashed cosine classifier, scale 16: s * ||x||/(1+||x||) * cos(x, W_c) (the authors' code).
 model = dict(in_chans=3, head="cosine", scale=16.0, feature_norm="squash")
 mixup = dict(alpha=0.2)
-train = dict(amp=True, channels_last=True)
+# fp32, as the authors trained: their train.py has mixed precision only behind --apex (off by default,
+# in none of their README commands; kostas1515/iif@747b041 classification/train.py lines 375-376).
+# Opt in to bf16 autocast + channels_last: --cfg-options train.amp=True train.channels_last=True
+train = dict(amp=False, channels_last=False)

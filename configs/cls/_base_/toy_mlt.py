@@ -1,4 +1,4 @@
-# The offline long-tailed multi-label set (iif.data.ToyMLT, issue 12): 64x64 canvases with 1-4
+# The offline long-tailed multi-label set (iif.data.ToyMLT, iif/data/toy_mlt.py): 64x64 canvases with 1-4
 # real Fashion-MNIST / MNIST objects, 20 classes, 1,142 training images (VOC-MLT's count), 560
 # down to 4 images per class (7 head, 6 medium, 7 tail classes under the (100, 20) rule); a
 # held-out validation split (100 images) and a balanced test split (500 images, 50 positives a

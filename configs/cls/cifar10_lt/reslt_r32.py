@@ -10,8 +10,10 @@
 # Groups: from the training counts with the report thresholds (many > 100, few < 20), one grouping
 # for training and reporting. At IF 100 that is head 0-7, medium 8-9 and no tail class, so the tail
 # branch is dropped (a warning says so). The official code instead slices classes by index (head
-# {0, 1}, medium {2, 3}, tail {4..9}) and reports with other slices; the same split from counts:
-# --cfg-options data.kwargs.shot_thresholds=[2000,1000] (the report columns follow it).
+# {0, 1}, medium {2, 3}, tail {4..9}) at every imbalance factor (jiequancui/ResLT@9650d93
+# CIFAR/cifarTrain_reslt_cifar10.py lines 150-151) and reports with other slices; the same split
+# from counts (the report columns follow it): --cfg-options data.kwargs.shot_thresholds=[2000,1000]
+# at IF 100, [2096,1357] at IF 50, [2997,2320] at IF 10.
 # The official code also keeps the best test epoch; this reports the last one.
 _base_ = ["../_base_/cifar10_lt.py"]
 data = dict(batch_size=128, train_transform=dict(_delete_=True, crop_padding=4, hflip=True))

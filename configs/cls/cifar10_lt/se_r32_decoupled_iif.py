@@ -3,9 +3,10 @@
 # retrained with smooth IIF-CE for 20 epochs at lr 1e-4, weight decay 1e-4, no mixup; backbone
 # frozen but BatchNorm in train mode (batch statistics, running statistics updated: their
 # train_one_epoch calls model.train()); LR constant after the first epoch's warm-up from lr/1000
-# (their multi-step milestones 360/380 are never reached in 20 epochs). The paper's recipe
-# table (DESIGN.md section 3) gives only "decoupled stage: 20 ep, lr 1e-4"; docs/FIDELITY.md has
-# the one-line overrides back to this project's earlier setting (BN frozen, cosine LR, mixup).
+# (their multi-step milestones 360/380 are never reached in 20 epochs). The paper's text
+# (Alexandridis et al., IEEE TIP 2023, arXiv:2209.04861, implementation details) gives only
+# "20 epochs, lr 1e-4" for this stage; docs/FIDELITY.md has the one-line overrides back to this
+# project's earlier setting (BN frozen, cosine LR, mixup).
 # Paper top-1 (decoupled smooth IIF): 84.6.
 _base_ = ["./se_r32_stage1.py"]
 strategy = dict(type="decoupled", method="iif", bn="train", freeze_scale=True,

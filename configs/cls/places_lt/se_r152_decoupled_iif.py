@@ -5,7 +5,10 @@
 # value (their select_training_param unfreezes only the classifier's weight); backbone frozen
 # with BatchNorm in train mode; LR constant after the first epoch's warm-up from lr/1000.
 # The paper's text says "10 epochs, lr 1e-5" (override: schedule.epochs=10 optimizer.lr=1e-5).
-# Paper top-1: 40.2 (the README's released checkpoint: 40.07).
+# Paper top-1 (decoupled smooth IIF, as the paper reports it): 40.2. Not from this stage: the
+# authors' README's 40.07 is post-process smooth IIF on their released stage-1 weights
+# (kostas1515/iif@747b041 classification/README.md lines 97-128; here: the "post-process IIF
+# smooth" row of se_r152_stage1's results).
 _base_ = ["./se_r152_stage1.py"]
 strategy = dict(type="decoupled", method="iif", bn="train", freeze_scale=True,
                 load_from="work_dirs/places_lt/se_r152_stage1/last.pth")

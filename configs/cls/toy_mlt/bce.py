@@ -1,4 +1,4 @@
-# The offline multi-label set's shared CPU recipe (issue 12), plain BCE: SE-ResNet-32 (the paper's
+# The offline multi-label set's shared CPU recipe, plain BCE: SE-ResNet-32 (the paper's
 # CIFAR network) at 32 x 32 with a linear classifier, AdamW lr 1e-3 (weight decay 1e-4), batch 32,
 # 20 epochs, cosine after a 1-epoch warm-up, random sampling. About 9 s an epoch, 3 min a run on
 # one CPU thread (train.threads=1). Every toy_mlt config inherits this one and changes only the
