@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .losses import _full_weights, _weights_like
+from .losses import _full_weights, _scaled_logits, _weights_like, check_tau
 from .metrics import SHOT_THRESHOLDS, summarize
 from .weights import VARIANTS, ArrayLike, check_counts, compute_weights, log_prior
 
@@ -50,12 +50,16 @@ def adjust_logits(logits: Tensor, weights: Tensor, background: bool = False) -> 
         weights: ``(C,)`` IIF weights; the background column, if any, is left alone.
 
     Weights from :func:`iif.compute_weights` are positive for every variant except
-    ``rel``/``normit`` with a class above K/2, so the sign of each logit is kept.
+    ``rel``/``normit`` with a class above K/2, so the sign of each logit is kept. NaN or infinite
+    weights are refused. float16 logits are multiplied in float32 and returned as float16 when
+    every product fits; a product beyond float16's 65504 is refused (pass ``logits.float()``)
+    rather than silently turned into ``inf``.
     """
-    if logits.dim() < 1:
-        raise ValueError("logits must have a class dimension")
-    w = _full_weights(_weights_like(weights, logits, "adjust_logits"), logits.shape[-1], background)
-    return logits * w
+    if not isinstance(logits, Tensor) or logits.dim() < 1:
+        raise ValueError("adjust_logits: logits must be a tensor with a class dimension")
+    dtype = torch.float32 if logits.dtype == torch.float16 else None  # float16: the product in float32
+    w = _full_weights(_weights_like(weights, logits, "adjust_logits", dtype), logits.shape[-1], background)
+    return _scaled_logits(logits, w, "adjust_logits")
 
 
 def logit_adjustment(logits: Tensor, counts: ArrayLike, tau: float = 1.0, background: bool = False) -> Tensor:
@@ -68,6 +72,7 @@ def logit_adjustment(logits: Tensor, counts: ArrayLike, tau: float = 1.0, backgr
     ``tau * log(C)`` on average: the additive shift that the IIF paper (Fig. 1) says turns
     background into rare-class false positives.
     """
+    tau = check_tau(tau, "logit_adjustment")
     prior = log_prior(counts, device=logits.device).to(logits.dtype)
     if background:
         return logits - _full_weights(tau * prior, logits.shape[-1], True, fill=0.0, what="counts")

@@ -8,7 +8,8 @@ from mmengine.config import Config
 
 from iif.safe_load import allow_mmengine_checkpoints
 
-__all__ = ["load_det_config", "set_data_root", "prepare_runtime", "init_cpu_distributed", "trust_own_checkpoints"]
+__all__ = ["load_det_config", "set_data_root", "prepare_runtime", "init_cpu_distributed", "trust_own_checkpoints",
+           "check_checkpoint", "checkpoints_to_load", "refusal_message"]
 
 
 def _datasets(cfg: Config):
@@ -44,6 +45,53 @@ def trust_own_checkpoints(unsafe: bool = False) -> None:
     allow_mmengine_checkpoints()
     if unsafe:
         os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+
+
+def check_checkpoint(path: str, unsafe: bool = False) -> None:
+    """Refuse, before MMEngine's Runner is built, a checkpoint that safe loading would refuse.
+
+    The Runner would print its whole hook table and then a long traceback; this raises one
+    ``ValueError`` naming the file and the blocked globals (or the decompression bomb, or the
+    TorchScript archive): :func:`iif.safe_load.check_torch_file` with MMEngine's own types allowed
+    (:func:`iif.safe_load.allow_mmengine_checkpoints`). ``unsafe`` (``--unsafe-load``) skips it. A
+    path that is not a local file (a URL) is left to the Runner.
+    """
+    from iif.safe_load import check_archive, check_torch_file, load_torch_file
+
+    if unsafe or not path or not os.path.isfile(path):
+        return
+    allow_mmengine_checkpoints()
+    if check_archive(path, "checkpoint"):
+        check_torch_file(path, "checkpoint")
+    else:  # a legacy (pre-zip) torch file: only loading it tells
+        load_torch_file(path, "checkpoint", weights_only=True)
+
+
+def checkpoints_to_load(cfg: Config) -> list[str]:
+    """The local checkpoint files the Runner of ``cfg`` will read: ``load_from``, or with ``resume``
+    and no ``load_from`` the work dir's latest (MMEngine's ``Runner.load_or_resume``)."""
+    paths = []
+    if cfg.get("load_from"):
+        paths.append(cfg.load_from)
+    elif cfg.get("resume") and cfg.get("work_dir"):
+        from mmengine.runner.checkpoint import find_latest_checkpoint
+
+        latest = find_latest_checkpoint(cfg.work_dir)
+        if latest:
+            paths.append(latest)
+    return [p for p in paths if isinstance(p, str) and os.path.isfile(p)]
+
+
+def refusal_message(exc: BaseException, cfg: Config) -> str:
+    """One line for a checkpoint the weights-only unpickler refused inside the Runner (a path that
+    :func:`check_checkpoint` did not see, e.g. a backbone's ``init_cfg``)."""
+    text = str(exc).strip()
+    blocked = text.split("GLOBAL ", 1)[1].split()[0] if "GLOBAL " in text else None
+    files = checkpoints_to_load(cfg)
+    where = f" {files[0]!r}" if files else ""
+    what = f" (blocked global {blocked})" if blocked else f" ({text.splitlines()[-1][:200]})" if text else ""
+    return (f"checkpoint{where} holds Python objects that safe loading (torch.load weights_only=True) refuses{what}: "
+            f"unpickling them could run code. If you trust the file, pass --unsafe-load")
 
 
 def init_cpu_distributed(launcher: str, backend: str = "gloo") -> bool:

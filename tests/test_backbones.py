@@ -132,9 +132,16 @@ def test_clip_logits_and_reloading_a_saved_state_dict(tiny_arch, tmp_path):
     torch.save(model.clip.state_dict(), path)
     again = _clip(tiny_arch, pretrained=str(path), seed=1).eval()
     assert torch.equal(again(x), logits)
-    # the same weights as a TorchScript archive (the format of OpenAI's RN50.pt)
+    # the same weights as a TorchScript archive (the format of OpenAI's RN50.pt): only with --unsafe-load
+    # (torch.jit.load runs code stored in the archive; tests/test_security.py)
+    from iif.safe_load import allow_unsafe_load
+
     torch.jit.script(model.clip).save(str(tmp_path / "tiny_jit.pt"))
-    assert torch.allclose(_clip(tiny_arch, pretrained=str(tmp_path / "tiny_jit.pt"), seed=2).eval()(x), logits)
+    allow_unsafe_load(True)
+    try:
+        assert torch.allclose(_clip(tiny_arch, pretrained=str(tmp_path / "tiny_jit.pt"), seed=2).eval()(x), logits)
+    finally:
+        allow_unsafe_load(False)
 
 
 def test_clip_refuses_tags_missing_files_and_foreign_weights(tiny_arch, tmp_path):

@@ -37,6 +37,16 @@ def _opts(tmp_path, *extra):
 # ------------------------------------------------------------------------- work dirs
 
 
+def _start_until_saving(script: str) -> subprocess.Popen:
+    """Start ``python -c script`` and return once it printed SAVING (it then hangs mid-write)."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    for line in proc.stdout:
+        if "SAVING" in line:
+            break
+    return proc
+
+
 def test_a_second_run_is_refused_then_resumed_or_overwritten(tmp_path, capsys):
     train = _tool("train_cls").main
     args = ["--config", SOFTMAX, "--work-dir", str(tmp_path), "--cfg-options", *SMOKE]
@@ -193,6 +203,190 @@ def test_kill_during_a_checkpoint_write(tmp_path):
     assert trainer.start_epoch == 1
     trainer.fit()
     assert load_checkpoint(str(wd / "last.pth"))["epoch"] == 2
+
+
+# ------------------------------------------------------------- runs sharing a work dir
+
+
+def _one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_a_second_start_on_a_live_run_is_refused_and_the_live_run_finishes(tmp_path, capsys):
+    """Item 4 + 5 of issue 18: while a run is writing its checkpoint, a second start on its work dir
+    (no flag, --resume, --overwrite) is refused in one line naming the live run's pid, deletes none
+    of its files (its checkpoint's temporary file included), and the live run finishes intact."""
+    wd, go = tmp_path / "run", tmp_path / "go"
+    args = ["--config", SOFTMAX, "--work-dir", str(wd), "--cfg-options", *SMOKE]
+    script = textwrap.dedent(f"""
+        import os, sys, time, torch
+        sys.path[:0] = [{REPO!r}, {os.path.join(REPO, "tests")!r}]
+        real = torch.save
+        def held_save(obj, fh, *a, **kw):   # the first checkpoint waits, its temporary file open
+            if not os.path.exists({str(go)!r}):
+                print("SAVING", flush=True)
+                while not os.path.exists({str(go)!r}):
+                    time.sleep(0.02)
+            return real(obj, fh, *a, **kw)
+        torch.save = held_save
+        from _cli import tool
+        sys.exit(tool("train_cls").main({args!r}))
+    """)
+    live = _start_until_saving(script)
+    try:
+        temps = [f for f in os.listdir(wd) if f.startswith(".last.pth.") and f.endswith(".tmp")]
+        assert len(temps) == 1, (os.listdir(wd), live.stderr.read() if live.poll() is not None else "")
+        train = _tool("train_cls").main
+        capsys.readouterr()
+        for flags in ([], ["--resume"], ["--overwrite"]):
+            assert train(args[:4] + flags + args[4:]) == 2, flags
+            line = _one_line_error(capsys.readouterr().err)
+            assert f"is in use by pid {live.pid}" in line and str(wd) in line, line
+            assert os.path.exists(wd / temps[0]), f"{flags} removed the live run's temporary file"
+        go.touch()
+        out, err = live.communicate(timeout=120)
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.wait()
+    assert live.returncode == 0, err[-3000:]
+    ckpt = load_checkpoint(str(wd / "last.pth"))
+    assert ckpt["epoch"] == 0 and ckpt["config"]["seed"] == load_config(SOFTMAX)["seed"]
+    results = json.loads((wd / "results.json").read_text())
+    assert results["rows"] and len((wd / "log.jsonl").read_text().splitlines()) == 1
+    assert not [f for f in os.listdir(wd) if f.endswith(".tmp")]
+    # The lock went with the process: the next start is not refused.
+    assert train(args[:4] + ["--resume"] + args[4:]) == 0
+
+
+def test_only_our_stale_temporary_files_are_removed_and_only_under_the_lock(tmp_path):
+    from iif.engine.workdir import DirLock, remove_stale_temps
+
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    ours = [".last.pth.a1b2_c3d.tmp", ".log.jsonl.zz99yy88.tmp"]
+    theirs = ["notes.tmp", ".x.tmp", ".last.pth.tmp", ".data.TOOLONG12.tmp", "last.pth.abcdefgh.tmp"]
+    for name in ours + theirs:
+        (wd / name).write_text("x")
+    (wd / ".dir.abcdefgh.tmp").mkdir()  # a directory is never ours
+    with pytest.raises(RuntimeError, match="needs that directory's lock"):
+        remove_stale_temps(str(wd), DirLock(str(wd)))
+    claim = prepare_work_dir(str(wd))
+    claim.release()
+    assert sorted(os.listdir(wd)) == sorted(theirs + [".dir.abcdefgh.tmp", ".iif.lock"])
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_loaded(tmp_path, capsys):
+    """Item 6: --overwrite with a typo in data.root leaves the old run (and its eval/) as it was;
+    a successful --overwrite takes the old eval/ results with it."""
+    train = _tool("train_cls").main
+    args = ["--config", SOFTMAX, "--work-dir", str(tmp_path), "--cfg-options", *SMOKE]
+    assert train(args) == 0
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "predictions.npz").write_bytes(b"old logits")
+    (tmp_path / "eval" / "results.json").write_text("{}")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != ".iif.lock"}
+    capsys.readouterr()
+    assert train(args[:4] + ["--overwrite"] + args[4:] + ["data.fake=False", f"data.root={tmp_path / 'typo'}"]) == 2
+    assert "IDX files are not in" in _one_line_error(capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in before} == before  # all there, unchanged
+    assert train(args[:4] + ["--overwrite"] + args[4:] + ["seed=1"]) == 0
+    assert load_checkpoint(str(tmp_path / "last.pth"))["config"]["seed"] == 1
+    assert [f for f in os.listdir(tmp_path / "eval") if not f.startswith(".")] == []  # stale results gone
+
+
+def test_resume_refuses_changed_training_images(tmp_path):
+    """Item 7: the training images changed under an unchanged config: --resume names both counts."""
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for split, n in (("train", 20), ("test", 2)):
+        for c in ("a", "b", "c"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (8, 8), (40 * ord(c) % 256, i, 0)).save(root / split / c / f"{i:03d}.png")
+    opts = _opts(tmp_path, "data.name=folder_lt", "data.fake=False", "model.in_chans=3")
+    opts.update({"data.root": str(root), "data.kwargs": {"imbalance_factor": 4}, "data.test_transform": {},
+                 "data.train_transform": {}})
+    Trainer(load_config(SOFTMAX, opts)).fit()
+    assert load_checkpoint(opts["work_dir"] + "/last.pth")["class_counts"] == [20, 10, 5]
+    for c in ("a", "b", "c"):
+        for i in range(8, 20):
+            os.unlink(root / "train" / c / f"{i:03d}.png")
+    with pytest.raises(ValueError, match=r"training set changed .*class counts \[20, 10, 5\] in the checkpoint, "
+                                         r"\[8, 4, 2\] now"):
+        Trainer(load_config(SOFTMAX, opts), resume=True)
+
+
+def test_resume_from_a_checkpoint_without_optimizer_is_one_line(tmp_path, capsys):
+    """Item 14 (part): a last.pth without the optimizer's state cannot continue a run: one line, exit 2."""
+    train = _tool("train_cls").main
+    args = ["--config", SOFTMAX, "--work-dir", str(tmp_path), "--cfg-options", *SMOKE]
+    assert train(args) == 0
+    ckpt = torch.load(str(tmp_path / "last.pth"), weights_only=True)
+    del ckpt["optimizer"]
+    torch.save(ckpt, str(tmp_path / "last.pth"))
+    capsys.readouterr()
+    assert train(args[:4] + ["--resume"] + args[4:]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "last.pth has no 'optimizer' entry" in line and "--overwrite" in line, line
+
+
+def test_killed_evaluation_leaves_no_temporary_file_for_ever(tmp_path, capsys):
+    """Item 18: tools/test_cls.py killed while writing eval/predictions.npz: while it lives a second
+    evaluation is refused (its temporary file untouched); after the kill, the next one removes it."""
+    train, test = _tool("train_cls").main, _tool("test_cls").main
+    wd = tmp_path / "run"
+    assert train(["--config", SOFTMAX, "--work-dir", str(wd), "--cfg-options", *SMOKE]) == 0
+    ckpt, ev = str(wd / "last.pth"), wd / "eval"
+    script = textwrap.dedent(f"""
+        import sys, time
+        import numpy as np
+        sys.path[:0] = [{REPO!r}, {os.path.join(REPO, "tests")!r}]
+        def hanging_savez(fh, **arrays):
+            fh.write(b"partial")
+            fh.flush()
+            print("SAVING", flush=True)
+            time.sleep(120)
+        np.savez = hanging_savez
+        from _cli import tool
+        sys.exit(tool("test_cls").main(["--checkpoint", {ckpt!r}]))
+    """)
+    proc = _start_until_saving(script)
+    try:
+        stale = [f for f in os.listdir(ev) if f.startswith(".predictions.npz.") and f.endswith(".tmp")]
+        assert len(stale) == 1, (os.listdir(ev), proc.stderr.read() if proc.poll() is not None else "")
+        capsys.readouterr()
+        assert test(["--checkpoint", ckpt]) == 2
+        assert f"is in use by pid {proc.pid}" in _one_line_error(capsys.readouterr().err)
+        assert os.path.exists(ev / stale[0])  # a live writer's file is never removed
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert os.path.exists(ev / stale[0])
+    assert test(["--checkpoint", ckpt]) == 0
+    assert not [f for f in os.listdir(ev) if f.endswith(".tmp")]
+    assert (ev / "predictions.npz").is_file()
+
+
+def test_weights_csv_on_a_full_disk_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Item 18: iif_weights --out (save_weights_csv) on a full disk: the old file intact, no temp file."""
+    from iif.weights_io import load_weights_csv, save_weights_csv
+
+    path = str(tmp_path / "w.csv")
+    save_weights_csv(path, [1.0, 2.0])
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"no space left on device while writing '.*w.csv'"):
+        save_weights_csv(path, [3.0, 4.0])
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["w.csv"]
+    assert load_weights_csv(path)[0].tolist() == [1.0, 2.0]
 
 
 # ---------------------------------------------------------------------- divergence

@@ -401,3 +401,19 @@ def test_registry_lists_the_paper_models():
     assert set(MODELS) == set(SMALL) | set(TIMM) | {"mobilenet_v2"}  # + torchvision's ImageNet MobileNetV2
     model = build_model("cnn3", 2)
     assert isinstance(model, LTClassifier)
+
+
+@pytest.mark.parametrize("feature_norm", ["unit", "squash"])
+def test_cosine_head_stays_float32_under_bf16_autocast(feature_norm):
+    """Under bf16 autocast the cosine logits are computed in float32: equal to the fp32 head's."""
+    torch.manual_seed(0)
+    head = CosineHead(64, 10, scale=16.0, feature_norm=feature_norm)
+    x = torch.randn(32, 64)
+    ref = head(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(x.bfloat16().float())  # the features as a bf16 backbone hands them over
+        out_bf = head(x.bfloat16())
+    assert out.dtype == out_bf.dtype == torch.float32
+    assert torch.allclose(out, head(x.bfloat16().float()), atol=1e-6)
+    assert torch.equal(out, out_bf)
+    assert (ref - out).abs().max() < 0.2  # only the bf16 rounding of the features themselves

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import iif
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write category_id,name,weight CSV here")
     args = ap.parse_args(argv)
     try:
+        if args.out:  # before any work: a typo in the directory is not created, it is reported
+            folder = os.path.dirname(os.path.abspath(args.out))
+            if os.path.isdir(args.out):
+                raise ValueError(f"--out {args.out!r} is a directory; give a file name (e.g. {args.out}/weights.csv)")
+            if not os.path.isdir(folder):
+                raise ValueError(f"--out {args.out!r}: directory {folder!r} does not exist; create it first")
         if args.ann_file:
             f = iif.frequencies_from_annotations(args.ann_file)
             counts, total = f.counts(args.kind)
@@ -33,14 +40,18 @@ def main(argv: list[str] | None = None) -> int:
             counts, total = args.counts, args.total
             ids, names = list(range(len(counts))), [str(i) for i in range(len(counts))]
         w = iif.compute_weights(counts, args.variant, total=total)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{'id':>6} {'name':<24} {'count':>9} {'weight':>9}")
     for i, n, c, v in zip(ids, names, counts, w.tolist()):
         print(f"{i:>6} {n[:24]:<24} {int(c):>9} {v:9.4f}")
     if args.out:
-        save_weights_csv(args.out, w, ids, names)
+        try:
+            save_weights_csv(args.out, w, ids, names)
+        except (ValueError, OSError) as exc:  # a full disk, no permission: one line, exit code 2
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {args.out}")
     return 0
 

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from mmengine.config import DictAction
+from iif.engine.config import CfgOptionsAction
 
 from iif.engine.cli import add_common_flags, cli_entry
 from iif.engine.reproduce import METHODS, Recipe, missing_cells, run_table, write_outputs
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                          "reslt_iif)")
     ap.add_argument("--epochs", type=int, help="stage-1 epochs (default: each config's)")
     ap.add_argument("--decoupled-epochs", type=int, help="decoupled-stage epochs (default: each config's)")
-    ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+    ap.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={}, metavar="KEY=VALUE",
                     help="overrides for every cell, e.g. model.name=cnn3 device=cpu")
     ap.add_argument("--config-dir", default="configs/cls")
     ap.add_argument("--work-root", default="work_dirs/reproduce")

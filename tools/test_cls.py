@@ -15,6 +15,12 @@ OUT/results.{txt,csv,json}; OUT defaults to <checkpoint dir>/eval. --plots adds 
 A multi-label model (VOC-MLT, COCO-MLT, toy_mlt) is scored by mAP, head / medium / tail mAP, CF1
 and OF1 of its sigmoid outputs; its post-hoc rows are post-process IIF of every variant (K =
 training images), chosen on validation by --select-metric map (default) or cf1 / of1.
+
+A checkpoint is untrusted input: it is read with safe (weights-only) loading, its model is rebuilt
+without pretrained weights (the checkpoint holds them all; model.pretrained in its stored config
+is never read), and the data paths of its stored config are read only by readers that cannot run
+code; --config or --cfg-options data.root=DIR read the data from your own paths instead. A saved
+predictions.npz that cannot be read (truncated, oversized, labels out of range) is recomputed.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import os
 import sys
 import time
 
-from mmengine.config import DictAction
+from iif.engine.config import CfgOptionsAction
 
 from iif.engine import load_config
 from iif.engine.cli import add_common_flags, cli_entry
@@ -37,6 +43,7 @@ from iif.engine.report import (
     load_predictions,
     write_report,
 )
+from iif.engine.workdir import claim_dir
 from iif.posthoc import DEFAULT_TAUS, SELECT_METRICS
 from iif.weights import VARIANTS
 
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--checkpoint", help="a trainer checkpoint (last.pth)")
     src.add_argument("--predictions", help="a predictions .npz saved by an earlier run (no model needed)")
     ap.add_argument("--config", help="config file (default: the config stored in the checkpoint)")
-    ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
+    ap.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={}, metavar="KEY=VALUE")
     ap.add_argument("--out-dir", help="output directory (default: <checkpoint or predictions dir>/eval)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), help="IIF variants (default: all 7)")
     ap.add_argument("--la-taus", nargs="*", type=float, default=list(DEFAULT_TAUS), help="logit adjustment taus")
@@ -68,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.predictions:
         out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.predictions))
         pred, reused = load_predictions(args.predictions), True
+        claim = claim_dir(out_dir)  # one writer at a time; removes temp files a killed run left there
     else:
         cfg = load_config(args.config, args.cfg_options) if args.config else None
         if cfg is None and args.cfg_options:
             cfg = stored_config(args.checkpoint, args.cfg_options)
         out_dir = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval")
+        claim = claim_dir(out_dir) if os.path.isfile(args.checkpoint) else None  # as above (no dir for a typo)
         pred, reused = cached_predictions(args.checkpoint, os.path.join(out_dir, "predictions.npz"), cfg,
                                           args.recompute, args.device)
     report = evaluate_predictions(pred, args.variants, args.la_taus, args.tn_taus, args.select_metric,
@@ -87,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write_figures([pred], os.path.join(out_dir, "figures"), report=report):
             print(f"figure: {path}")
+    if claim is not None:
+        claim.release()
     return 0
 
 

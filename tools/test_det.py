@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 
 from mmengine.config import DictAction
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmengine.runner import Runner
 
     from iif.engine.checkpoint import atomic_write_json
-    from mmdet_ext.config import load_det_config, prepare_runtime
+    from mmdet_ext.config import check_checkpoint, load_det_config, prepare_runtime, refusal_message
 
     if not os.path.isfile(args.checkpoint):
         print(f"error: checkpoint {args.checkpoint!r} does not exist", file=sys.stderr)
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg.load_from = args.checkpoint
     prepare_runtime(cfg, unsafe_load=args.unsafe_load)
+    try:  # before the Runner is built: one line, not its hook table and a traceback
+        check_checkpoint(args.checkpoint, unsafe=args.unsafe_load)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.analyze:
         evaluator = cfg.test_evaluator
         if not isinstance(evaluator, dict) or "ann_file" not in evaluator:
@@ -57,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = os.path.dirname(os.path.abspath(args.out)) if args.out else os.path.abspath(cfg.work_dir)
         os.makedirs(out_dir, exist_ok=True)
         evaluator.outfile_prefix = os.path.join(out_dir, "results")  # mmdet writes results.<iou type>.json
-    metrics = Runner.from_cfg(cfg).test()
+    try:
+        metrics = Runner.from_cfg(cfg).test()
+    except pickle.UnpicklingError as exc:  # a checkpoint the check above did not see
+        print(f"error: {refusal_message(exc, cfg)}", file=sys.stderr)
+        return 2
     print(json.dumps(metrics, indent=2))
     if args.out:
         atomic_write_json(metrics, args.out)

@@ -16,17 +16,16 @@ import argparse
 import logging
 import sys
 
-from mmengine.config import DictAction
-
 from iif.engine import Trainer, load_config
 from iif.engine.cli import add_common_flags, cli_entry
+from iif.engine.config import CfgOptionsAction
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="config file (configs/cls/...)")
-    ap.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+    ap.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={}, metavar="KEY=VALUE",
                     help="override config keys, e.g. schedule.epochs=2 loss.type=iif")
     ap.add_argument("--work-dir", help="output directory (default: work_dirs/<config name>)")
     mode = ap.add_mutually_exclusive_group()

@@ -10,6 +10,7 @@ Equivalent with mim: mim train mmdet CONFIG [--cfg-options ...]
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 
 from mmengine.config import DictAction
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mmengine.runner import Runner
 
-    from mmdet_ext.config import load_det_config, prepare_runtime
+    from mmdet_ext.config import check_checkpoint, checkpoints_to_load, load_det_config, prepare_runtime, refusal_message
 
     try:
         cfg = load_det_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
@@ -45,7 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
     prepare_runtime(cfg, unsafe_load=args.unsafe_load)
-    Runner.from_cfg(cfg).train()
+    try:  # load_from / the checkpoint --resume continues, before the Runner is built (one line, exit 2)
+        for path in checkpoints_to_load(cfg):
+            check_checkpoint(path, unsafe=args.unsafe_load)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        Runner.from_cfg(cfg).train()
+    except pickle.UnpicklingError as exc:  # a checkpoint the check above did not see
+        print(f"error: {refusal_message(exc, cfg)}", file=sys.stderr)
+        return 2
     return 0
 
 

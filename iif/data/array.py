@@ -138,3 +138,6 @@ class ArrayLTDataset(LTDataset):
 
     def load_image(self, index: int) -> torch.Tensor:
         return self.images[index]
+
+    def in_memory_images(self) -> torch.Tensor:
+        return self.images

@@ -56,6 +56,11 @@ class LTDataset(Dataset):
         """The raw image ``index`` as ``uint8`` ``(C, H, W)``."""
         raise NotImplementedError
 
+    def in_memory_images(self) -> Optional[torch.Tensor]:
+        """All images as one ``uint8`` ``(N, C, H, W)`` tensor when the dataset holds them in memory
+        at one size (what the batched fast path, :mod:`iif.data.batched`, needs), else None."""
+        return None
+
     def class_counts(self) -> np.ndarray:
         """Images per class ``(C,)`` int64 (zeros for absent classes)."""
         return class_counts(self.targets, self.num_classes)

@@ -4,33 +4,55 @@ Nothing is downloaded: ``root`` must hold ``cifar-10-batches-py/`` (``data_batch
 ``data_batch_5``, ``test_batch``, optional ``batches.meta``) or ``cifar-100-python/``
 (``train``, ``test``, optional ``meta``), as unpacked from the official tarballs. ``root``
 may also be that directory itself.
+
+The batches are pickles, read with :class:`iif.safe_load.RestrictedUnpickler`: a file that names
+anything but dicts, lists, strings, numbers and NumPy arrays is refused before any code runs, and
+the result must be a dict of str / bytes keys holding lists, ints, strings and uint8 arrays.
 """
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Any
 
 import numpy as np
 
+from ..safe_load import restricted_pickle_load
 from .array import ArrayLTDataset
 
 __all__ = ["CIFAR10LT", "CIFAR100LT", "load_cifar_pickle"]
 
 
+def _plain(value: Any, depth: int = 0) -> bool:
+    """A CIFAR batch's values: ints, strings / bytes, uint8 arrays, and lists / tuples of those."""
+    if isinstance(value, (bool, int, str, bytes)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.uint8 or (value.dtype.kind in "iu" and value.ndim <= 1)
+    if isinstance(value, (list, tuple)) and depth == 0:
+        return all(_plain(v, 1) for v in value)
+    return False
+
+
 def load_cifar_pickle(path: str) -> dict[str, Any]:
-    """A CIFAR batch as a dict with ``str`` keys.
+    """A CIFAR batch as a dict with ``str`` keys, read without running code.
 
     The official files are Python 2 pickles: ``encoding="latin1"`` reads their byte strings
     as ``str``; files pickled by Python 3 with ``bytes`` keys (``b"data"``) are accepted too.
+
+    Raises:
+        ValueError: naming the file, when it is not such a pickle (a refused global, a truncated
+            file, another structure).
     """
     try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
-        raise ValueError(f"corrupt CIFAR batch {path}: cannot unpickle it ({exc})") from exc
+        d = restricted_pickle_load(path, "CIFAR batch")
+    except ValueError as exc:
+        raise ValueError(f"corrupt CIFAR batch {path}: {exc}") from None
     if not isinstance(d, dict):
         raise ValueError(f"corrupt CIFAR batch {path}: expected a pickled dict, got {type(d).__name__}")
+    bad = [repr(k) for k, v in d.items() if not isinstance(k, (str, bytes)) or not _plain(v)]
+    if bad:
+        raise ValueError(f"corrupt CIFAR batch {path}: entries {', '.join(bad[:5])} are not lists, ints, strings or "
+                         f"uint8 arrays (expected a dict of str keys: 'data' (N, 3072) uint8, labels, names)")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +32,7 @@ from PIL import Image
 from .base import LTDataset, Transform, check_shot_thresholds, check_split
 from .longtail import long_tailed_counts, select_split
 
-__all__ = ["FolderLTDataset", "image_extensions", "read_image"]
+__all__ = ["FolderLTDataset", "image_extensions", "read_image", "MAX_IMAGE_PIXELS", "check_image_pixels", "ImageError"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +42,79 @@ def image_extensions() -> frozenset[str]:
     return frozenset(ext.lower() for ext in Image.registered_extensions())
 
 
+#: The largest image, in pixels (width x height), that :func:`read_image` decodes: 8192 x 8192
+#: (a 192 MiB RGB array). The size is read from the file's header and checked before any pixel is
+#: decoded, so a small crafted file (a 140 KB PNG that declares 12000 x 12000) is refused in one
+#: line instead of growing the process by gigabytes. Split-file datasets check the same limit. Raise
+#: it (``iif.data.folder.MAX_IMAGE_PIXELS = ...``) for genuinely larger images; Pillow's own global
+#: ``PIL.Image.MAX_IMAGE_PIXELS`` is left as it is (it is the user's process, not ours to change).
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+class ImageError(ValueError, RuntimeError):
+    """An image file that cannot be read, or that is refused (too many pixels, no bit depth); names the file.
+
+    A ``ValueError`` (the tools report it in one line); also a ``RuntimeError``, what torchvision's
+    decoders raise, for code that caught those."""
+
+
+def check_image_pixels(path: str, width: int, height: int) -> None:
+    """Refuse an image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(f"image {path!r} declares {width}x{height} = {width * height:,} pixels, more than the "
+                         f"limit of {MAX_IMAGE_PIXELS:,} (iif.data.folder.MAX_IMAGE_PIXELS); a decompression bomb?")
+
+
+def _open(path: str) -> Image.Image:
+    """``Image.open`` with :data:`MAX_IMAGE_PIXELS` checked on the header (nothing decoded yet)."""
+    with warnings.catch_warnings():
+        # Pillow warns above its own limit; ours is lower and refuses below.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(path)
+    try:
+        check_image_pixels(path, *im.size)
+    except ValueError:
+        im.close()
+        raise
+    return im
+
+
+def _to_8bit(im: Image.Image, path: str) -> Image.Image:
+    """16-bit (and 32-bit integer) grayscale scaled to 8 bits by the bit depth, ``round(v * 255 / 65535)``.
+
+    Pillow opens a 16-bit grayscale PNG / TIFF as mode ``I;16`` (or ``I``), and its ``convert("L")``
+    clips every value above 255 instead of scaling: a 16-bit image came out 99.6% white. 16-bit
+    RGB(A) PNGs already open as 8-bit ``RGB(A)`` (the high byte), which is right. Integer values
+    outside 0..65535 and float pixels (mode ``F``) have no bit depth to scale by: refused.
+    """
+    if im.mode == "F":
+        raise ImageError(f"unreadable image {path!r}: 32-bit float pixels (mode 'F') have no bit depth to scale "
+                         f"to 8 bits; convert the file to an 8- or 16-bit image")
+    if not im.mode.startswith("I"):
+        return im
+    arr = np.asarray(im).astype(np.int64)
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise ImageError(f"unreadable image {path!r}: integer pixels from {lo} to {hi} (mode {im.mode!r}) are not "
+                         f"16-bit values 0..65535; convert the file to an 8- or 16-bit image")
+    return Image.fromarray(((arr * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
 def read_image(path: str, grayscale: bool = False) -> torch.Tensor:
     """Decode an image file to ``uint8`` ``(3, H, W)`` (RGB) or ``(1, H, W)`` (``grayscale``).
 
-    Raises ``ValueError`` naming the file when Pillow cannot read it.
+    16-bit images are scaled to 8 bits by their bit depth (see ``_to_8bit``). Raises
+    ``ValueError`` naming the file when Pillow cannot read it or it has more than
+    :data:`MAX_IMAGE_PIXELS` pixels.
     """
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("L" if grayscale else "RGB"))
+        with _open(path) as im:
+            arr = np.asarray(_to_8bit(im, path).convert("L" if grayscale else "RGB"))
+    except ImageError:
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         # OSError covers PIL.UnidentifiedImageError and "image file is truncated".
-        raise ValueError(f"unreadable image {path!r}: {exc}") from exc
+        raise ImageError(f"unreadable image {path!r}: {exc}") from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.array(arr.transpose(2, 0, 1), order="C"))  # one writable copy, channels first
@@ -60,10 +123,12 @@ def read_image(path: str, grayscale: bool = False) -> torch.Tensor:
 def _check_header(path: str) -> tuple[int, int]:
     """``(H, W)`` from the file's header (no pixel decoding); ``ValueError`` naming the file."""
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             w, h = im.size
+    except ImageError:
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"unreadable image {path!r}: {exc}") from exc
+        raise ImageError(f"unreadable image {path!r}: {exc}") from exc
     return h, w
 
 
@@ -128,13 +193,16 @@ class FolderLTDataset(LTDataset):
 
     Raises:
         FileNotFoundError: ``root/train`` or ``root/test`` is missing.
-        ValueError: the class folders of the two splits differ, a class folder has no image,
-            ``classes`` does not match the folders, or an image cannot be read (naming the file).
+        ValueError: fewer than two classes, the class folders of the two splits differ, a class
+            folder has no image, ``classes`` does not match the folders, or an image cannot be read
+            or has more than :data:`MAX_IMAGE_PIXELS` pixels (naming the file).
 
     Attributes (besides :class:`LTDataset`'s): ``paths`` (the split's image files), ``indices``
     (``(N,)`` positions of those files in the source split's sorted file list),
     ``counts_per_class`` (the long-tailed profile), ``val_overlap`` (see
-    :class:`~iif.data.array.ArrayLTDataset`), ``image_size`` (``(H, W)`` of the first image).
+    :class:`~iif.data.array.ArrayLTDataset`), ``image_size`` (``(H, W)`` of the first image),
+    ``mixed_sizes`` (None, or ``(path_a, (H, W), path_b, (H, W))``: two files of the split whose
+    sizes differ).
     """
 
     SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -177,6 +245,10 @@ class FolderLTDataset(LTDataset):
                              f"{only_train[:10]}, only in test: {only_test[:10]}; both splits need the same classes")
         if not found_train:
             raise ValueError(f"{train_dir!r} has no class folder; expected train/<class>/<image files>")
+        if len(found_train) < 2:
+            # One class: every prediction is right, and the run would report 100% accuracy.
+            raise ValueError(f"{train_dir!r} has fewer than two classes (class folders: {found_train}); a "
+                             f"classifier needs at least two")
         if classes is not None:
             classes = [str(c) for c in classes]
             if sorted(classes) != found_train or len(set(classes)) != len(classes):
@@ -206,10 +278,13 @@ class FolderLTDataset(LTDataset):
         self._cache: list[torch.Tensor] | None = None
         if preload:
             self._cache = [read_image(p, self.grayscale) for p in self.paths]
-            self.image_size = tuple(self._cache[0].shape[1:])
+            sizes = [tuple(t.shape[1:]) for t in self._cache]
         else:
             sizes = [_check_header(p) for p in self.paths]
-            self.image_size = sizes[0]
+        self.image_size = tuple(sizes[0])
+        # Two files of different sizes, or None: a batch of them only stacks after a resizing transform.
+        self.mixed_sizes = next(((self.paths[0], tuple(sizes[0]), p, tuple(hw)) for p, hw in zip(self.paths, sizes)
+                                 if tuple(hw) != tuple(sizes[0])), None)
         logger.info("%r", self)
 
     def load_image(self, index: int) -> torch.Tensor:
@@ -217,9 +292,28 @@ class FolderLTDataset(LTDataset):
             return self._cache[index]
         return read_image(self.paths[index], self.grayscale)
 
+    def in_memory_images(self) -> torch.Tensor | None:
+        """The preloaded images stacked once (``preload=True`` and one image size), else None."""
+        if self._cache is None or len({tuple(t.shape) for t in self._cache}) != 1:
+            return None
+        if getattr(self, "_stacked", None) is None:
+            self._stacked = torch.stack(self._cache)
+        return self._stacked
+
+    def mixed_sizes_message(self) -> str:
+        """Words for :attr:`mixed_sizes` (empty when every image has one size)."""
+        if self.mixed_sizes is None:
+            return ""
+        a, (ha, wa), b, (hb, wb) = self.mixed_sizes
+        return f"the images of {self.root!r} differ in size ({a!r} is {ha}x{wa}, {b!r} is {hb}x{wb})"
+
     def square_size(self) -> int:
         """The side of the (square) first image: the ``image_size`` a transform defaults to.
-        Raises ``ValueError`` for a non-square image (set the transform's ``image_size``)."""
+        Raises ``ValueError`` for a non-square image or images of several sizes (set the
+        transforms' ``image_size`` with ``resize``)."""
+        if self.mixed_sizes is not None:
+            raise ValueError(f"{self.mixed_sizes_message()}; set data.train_transform and data.test_transform "
+                             f"image_size and resize so that every image comes out the same size")
         h, w = self.image_size
         if h != w:
             raise ValueError(f"the images of {self.root!r} are not square (first: {h}x{w}); set "

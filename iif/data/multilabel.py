@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..metrics import MULTILABEL_GROUP_THRESHOLDS, MULTILABEL_GROUPS, _check_group_thresholds, multilabel_groups
+from ..safe_load import restricted_pickle_load
 from ..weights import multilabel_counts
 from .base import LTDataset, Transform, check_split
 from .folder import read_image
+from .splitfile import leaves_root
 
 __all__ = ["MultiLabelDataset", "MultiLabelSplitFileDataset", "VOCMLT", "COCOMLT", "parse_multilabel_split_file",
            "parse_label_names", "load_class_pickle", "VOC_CLASSES", "COCO_NUM_CLASSES"]
@@ -103,7 +104,8 @@ class MultiLabelDataset(LTDataset):
 # ---------------------------------------------------------------------------- parsing
 
 
-def parse_multilabel_split_file(path: str, num_classes: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+def parse_multilabel_split_file(path: str, num_classes: int, *, allow_outside_root: bool = False
+                                ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Read a multi-label split list: one ``relative/path label label ...`` line per image.
 
     Labels are 0-based class indices separated by whitespace (a repeated index counts once);
@@ -116,8 +118,9 @@ def parse_multilabel_split_file(path: str, num_classes: int) -> tuple[list[str],
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a label is not an integer or not in ``[0, num_classes)``, or the file lists no
-            image; the message names the file, line number and line.
+        ValueError: a label is not an integer or not in ``[0, num_classes)``, a path climbs above
+            the root (``../``; unless ``allow_outside_root``), or the file lists no image; the message
+            names the file, line number and line.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"split list {path!r} not found; expected lines of 'relative/path label label ...'")
@@ -129,6 +132,9 @@ def parse_multilabel_split_file(path: str, num_classes: int) -> tuple[list[str],
             parts = raw.split()
             if not parts:
                 continue
+            if not allow_outside_root and leaves_root(parts[0]):
+                raise ValueError(f"{path}:{lineno}: image path {parts[0]!r} leaves the data root; list files under "
+                                 f"the root, or set data.kwargs.allow_outside_root=True if you mean it")
             labels = []
             for tok in parts[1:]:
                 try:
@@ -180,35 +186,10 @@ def parse_label_names(path: str, num_classes: int) -> list[str]:
     return [names[i] for i in range(num_classes)]
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Builds only what the MLT pickles hold: NumPy arrays / scalars, dicts, lists, sets."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"), ("builtins", "set"), ("builtins", "frozenset"),
-        ("__builtin__", "set"), ("__builtin__", "frozenset"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only NumPy arrays, sets and dicts "
-                                         f"are expected in this file")
-        if module == "__builtin__":
-            module = "builtins"
-        if module.startswith("numpy.core"):
-            module = module.replace("numpy.core", "numpy._core", 1)  # NumPy 2's name, no deprecation warning
-        return super().find_class(module, name)
-
-
 def load_class_pickle(path: str) -> dict:
-    """Read ``class_freq.pkl`` / ``class_split.pkl`` with a restricted unpickler (no code runs)."""
-    try:
-        with open(path, "rb") as fh:
-            data = _ArrayUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError) as exc:
-        raise ValueError(f"cannot read {path!r}: {exc}") from exc
+    """Read ``class_freq.pkl`` / ``class_split.pkl`` with a restricted unpickler (no code runs:
+    :class:`iif.safe_load.RestrictedUnpickler`, shared with the CIFAR batches)."""
+    data = restricted_pickle_load(path, "class pickle")
     if not isinstance(data, dict):
         raise ValueError(f"{path!r} holds a {type(data).__name__}, expected a dict")
     return data
@@ -230,6 +211,7 @@ class MultiLabelSplitFileDataset(MultiLabelDataset):
         labels_file: ``name index`` lines; default ``root / LABELS_FILE`` if it exists.
         class_freq_file, class_split_file: the optional pickles; default ``root / ...`` if they exist.
         group_thresholds: ``(hi, lo)`` head / tail thresholds (default (100, 20)).
+        allow_outside_root: accept listed paths whose ``..`` climbs above ``root`` (refused by default).
 
     Attributes (besides :class:`MultiLabelDataset`'s): ``paths``, ``line_numbers``, ``split_file``,
     ``class_split`` (``(C,)`` group index from ``class_split.pkl``, or None).
@@ -246,7 +228,7 @@ class MultiLabelSplitFileDataset(MultiLabelDataset):
     def __init__(self, root: str, split: str = "train", transform: Transform = None, *,
                  split_file: Optional[str] = None, labels_file: Optional[str] = None,
                  class_freq_file: Optional[str] = None, class_split_file: Optional[str] = None,
-                 group_thresholds: Optional[Sequence[int]] = None) -> None:
+                 group_thresholds: Optional[Sequence[int]] = None, allow_outside_root: bool = False) -> None:
         self.root = str(root)
         self.split = check_split(split, self.SPLITS, type(self).__name__)
         self.transform = transform
@@ -260,7 +242,8 @@ class MultiLabelSplitFileDataset(MultiLabelDataset):
                 f"a list held out from the training images, and keep the test list for the final report"
             )
         self.split_file = split_file or default
-        self.paths, self.targets, self.line_numbers = parse_multilabel_split_file(self.split_file, self.num_classes)
+        self.paths, self.targets, self.line_numbers = parse_multilabel_split_file(self.split_file, self.num_classes,
+                                                                                  allow_outside_root=allow_outside_root)
         labels_file = labels_file or self._optional(self.LABELS_FILE)
         self.classes = (parse_label_names(labels_file, self.num_classes) if labels_file
                         else list(self.CLASSES) or [str(c) for c in range(self.num_classes)])

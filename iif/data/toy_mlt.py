@@ -214,3 +214,6 @@ class ToyMLT(MultiLabelDataset):
 
     def load_image(self, index: int) -> torch.Tensor:
         return self.images[index]
+
+    def in_memory_images(self) -> torch.Tensor:
+        return self.images

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import (DATASET_STATS, DATASETS, LTDataset, MultiLabelDataset, build_dataset, build_multilabel_sampler,
                     build_sampler, build_transform)
+from ..data.batched import BatchTransform, TensorLoader, unsupported_reason
 from ..data.fetch import default_data_root
 from ..data.registry import check_dataset_options
 from ..losses import LOSSES, MULTILABEL_LOSSES, RESLT_BRANCHES, build_loss, reslt_groups
@@ -20,7 +21,7 @@ from ..metrics import SHOT_THRESHOLDS
 from ..models import LWSHead, build_head, build_model, build_reslt_model
 from .task import TextContrastiveLoss
 
-__all__ = ["build_datasets", "build_loaders", "build_classifier", "apply_strategy", "check_state_fits", "build_criterion", "build_optimizer",
+__all__ = ["build_datasets", "build_loaders", "build_tensor_loaders", "transform_kwargs", "build_classifier", "apply_strategy", "check_state_fits", "build_criterion", "build_optimizer",
            "FakeLTDataset", "FakeMultiLabelDataset"]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class FakeLTDataset(LTDataset):
     def load_image(self, index: int) -> torch.Tensor:
         return self.images[index]
 
+    def in_memory_images(self) -> torch.Tensor:
+        return self.images
+
 
 class FakeMultiLabelDataset(MultiLabelDataset):
     """Random uint8 images with multi-hot targets ``(N, C)`` (smoke tests of the multi-label task).
@@ -91,10 +95,18 @@ class FakeMultiLabelDataset(MultiLabelDataset):
     def load_image(self, index: int) -> torch.Tensor:
         return self.images[index]
 
+    def in_memory_images(self) -> torch.Tensor:
+        return self.images
+
 
 def _transform(data_cfg: dict, train: bool, image_size: Optional[int] = None) -> Any:
     """The split's transform; ``image_size`` is the default side when the dataset's spec has no
     fixed shape (folder datasets)."""
+    return build_transform(train, **transform_kwargs(data_cfg, train, image_size))
+
+
+def transform_kwargs(data_cfg: dict, train: bool, image_size: Optional[int] = None) -> dict:
+    """The keywords of :func:`iif.data.build_transform` for the split (presets resolved)."""
     spec = _SPECS.get(data_cfg["name"], {})
     key = "train_transform" if train else "test_transform"
     kw = dict(data_cfg[key])
@@ -111,7 +123,7 @@ def _transform(data_cfg: dict, train: bool, image_size: Optional[int] = None) ->
         kw.update({k: v for k, v in DATASET_STATS[spec["stats"]].items() if k not in kw})
     if "image_size" not in kw and (image_size or spec.get("shape")):
         kw["image_size"] = image_size or spec["shape"][-1]
-    return build_transform(train, **kw)
+    return kw
 
 
 def _folder_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
@@ -124,17 +136,40 @@ def _folder_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
             raise ValueError(f"data.fake=True with dataset {d['name']!r} needs data.kwargs.classes (the class folder "
                              f"names) and data.train_transform.image_size: without the files, nothing else gives "
                              f"the number of classes and the image shape")
+        if len(classes) < 2:
+            raise ValueError(f"data.kwargs.classes={list(classes)!r} has fewer than two classes; a classifier needs "
+                             f"at least two")
         shape = (cfg["model"]["in_chans"], size, size)
         return (FakeLTDataset(len(classes), shape, d["fake_size"], cfg["seed"], _transform(d, True, size)),
                 FakeLTDataset(len(classes), shape, max(8, d["fake_size"] // 4), cfg["seed"] + 1,
                               _transform(d, False, size)))
     root = _root(d)
+    _check_channels(cfg, 3 if not d["kwargs"].get("grayscale") else 1)
     train = build_dataset(d["name"], root, "train", **d["kwargs"])
     evaluation = build_dataset(d["name"], root, d["eval_split"], **d["kwargs"])
     if size is None:
         size = train.square_size()
+    for dataset, train_split in ((train, True), (evaluation, False)):
+        kw = transform_kwargs(d, train_split, size)
+        fixed = kw.get("resize") is not None or (train_split and (kw.get("random_resized_crop")
+                                                                  or kw.get("crop_padding") is not None))
+        if dataset.mixed_sizes is not None and not fixed:
+            key = "train_transform" if train_split else "test_transform"
+            raise ValueError(f"{dataset.mixed_sizes_message()}: a batch of them cannot be stacked; set "
+                             f"data.{key}.resize (with image_size) so that every image comes out the same size")
     train.transform, evaluation.transform = _transform(d, True, size), _transform(d, False, size)
     return train, evaluation
+
+
+def _check_channels(cfg: dict, channels: int) -> None:
+    """``model.in_chans`` against the channels the dataset decodes to (a mismatch would otherwise end
+    in a traceback from the model's first convolution)."""
+    want = cfg["model"]["in_chans"]
+    if want != channels:
+        hint = (" (or data.kwargs.grayscale=True: decode to one channel)"
+                if cfg["data"]["name"] == "folder_lt" and want == 1 else "")
+        raise ValueError(f"model.in_chans={want} but dataset {cfg['data']['name']!r} gives images of {channels} "
+                         f"channel{'s' if channels != 1 else ''}; set model.in_chans={channels}{hint}")
 
 
 def _root(data_cfg: dict) -> str:
@@ -160,6 +195,9 @@ def build_datasets(cfg: dict) -> tuple[LTDataset, LTDataset]:
         return (fake(spec["num_classes"], shape, d["fake_size"], cfg["seed"], train_tf),
                 fake(spec["num_classes"], shape, max(8, d["fake_size"] // 4), cfg["seed"] + 1, test_tf))
     root = _root(d)
+    spec = _SPECS.get(d["name"])
+    if spec is not None and spec.get("shape"):
+        _check_channels(cfg, spec["shape"][0])
     train = build_dataset(d["name"], root, "train", transform=train_tf, **d["kwargs"])
     evaluation = build_dataset(d["name"], root, d["eval_split"], transform=test_tf, **d["kwargs"])
     return train, evaluation
@@ -184,10 +222,42 @@ def build_loaders(cfg: dict, train_set: Dataset, eval_set: Dataset, rank: int = 
                          f"{exc}") from None
     pin = cfg["_device"].type == "cuda"
     common = dict(num_workers=d["num_workers"], pin_memory=pin, persistent_workers=d["num_workers"] > 0)
-    per_rank = max(1, d["batch_size"] // world_size)
+    if d["batch_size"] < world_size:
+        raise ValueError(f"data.batch_size={d['batch_size']} is smaller than the {world_size} processes: each needs "
+                         f"at least one image per batch")
+    per_rank = d["batch_size"] // world_size
     train = DataLoader(train_set, batch_size=per_rank, sampler=sampler, drop_last=len(sampler) > per_rank, **common)
     evaluation = DataLoader(eval_set, batch_size=d["test_batch_size"], shuffle=False, **common)
     return train, evaluation, sampler
+
+
+def build_tensor_loaders(cfg: dict, train_set: Dataset, eval_set: Dataset, sampler: Any, device: torch.device,
+                         world_size: int = 1) -> tuple[Optional[tuple[TensorLoader, TensorLoader]], str]:
+    """The fast path of ``data.loader`` (:mod:`iif.data.batched`): both sets' images kept as one
+    uint8 tensor on ``device``, augmented a batch at a time. Returns ``(loaders, "")``, or
+    ``(None, reason)`` when a set is not in memory or its transform cannot run batched."""
+    d = cfg["data"]
+    loaders = []
+    for name, dataset, train in (("training", train_set, True), ("evaluation", eval_set, False)):
+        images = dataset.in_memory_images() if hasattr(dataset, "in_memory_images") else None
+        if images is None:
+            return None, f"the {name} set is not held in memory at one image size"
+        kw = transform_kwargs(d, train, images.shape[-1])
+        reason = unsupported_reason(kw, images.shape[1:])
+        if reason:
+            return None, f"{name} transform: {reason}"
+        targets = torch.as_tensor(np.asarray(dataset.targets))
+        if targets.dim() == 2:  # multi-hot, as MultiLabelDataset.__getitem__ gives them
+            targets = targets.float()
+        if train:
+            per_rank = max(1, d["batch_size"] // world_size)
+            loaders.append(TensorLoader(images, targets, per_rank, sampler, BatchTransform(True, **kw), device,
+                                        drop_last=len(sampler) > per_rank))
+        else:
+            order = range(len(dataset))
+            loaders.append(TensorLoader(images, targets, d["test_batch_size"], order, BatchTransform(False, **kw),
+                                        device))
+    return (loaders[0], loaders[1]), ""
 
 
 def build_classifier(cfg: dict, num_classes: int, counts: Optional[np.ndarray] = None,

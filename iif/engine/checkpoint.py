@@ -11,14 +11,18 @@
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pickle
-import tempfile
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
+
+from .. import safe_load as _safe_load
+from ..safe_load import _unsafe_globals
+
+# The writing side lives in the core (the weights CSV uses it too); re-exported here.
+from ..atomic import _disk_error, _is_disk_error, _umask, atomic_write, atomic_write_text  # noqa: F401
 
 __all__ = [
     "atomic_write",
@@ -34,93 +38,31 @@ __all__ = [
     "STALE_TMP_PATTERN",
 ]
 
-#: Temporary files of :func:`atomic_write` are named ``.<target>.<random>.tmp``.
+#: Temporary files of :func:`atomic_write` are named ``.<target>.<random>.tmp``
+#: (:func:`iif.atomic.is_temp_file` matches exactly these).
 STALE_TMP_PATTERN = (".", ".tmp")
-
-_UNSAFE = {"allowed": False}
-
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, refused by safe loading, or not one of ours."""
 
 
 def allow_unsafe_load(allowed: bool = True) -> None:
-    """Let :func:`load_checkpoint` unpickle arbitrary objects (``weights_only=False``).
+    """Let :func:`load_checkpoint` unpickle arbitrary objects (``weights_only=False``), and the
+    model loaders read pickled or TorchScript weights (one switch: :func:`iif.safe_load.allow_unsafe_load`).
 
     A crafted ``.pth`` can run any code when unpickled; turn this on only for checkpoints you
     trust (the tools' ``--unsafe-load``). Off by default.
     """
-    _UNSAFE["allowed"] = bool(allowed)
+    _safe_load.allow_unsafe_load(allowed)
 
 
 def unsafe_load_allowed() -> bool:
-    return _UNSAFE["allowed"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _disk_error(exc: OSError, path: str) -> OSError:
-    """The same OSError with a message that names the file and the cause in words."""
-    if exc.errno == errno.ENOSPC:
-        return OSError(errno.ENOSPC, f"no space left on device while writing {path!r}; free some space "
-                                     f"(the previous file, if any, is intact)")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OSError(exc.errno, f"cannot write {path!r}: {os.strerror(exc.errno)} "
-                                  f"(choose a writable --work-dir)")
-    return exc
-
-
-def _is_disk_error(exc: BaseException) -> OSError | None:
-    """The OSError behind ``exc`` (torch wraps write failures in a RuntimeError), if any."""
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno is not None:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc)
-    # torch.save's C++ writer reports a failed write as "... inline_container.cc ... file write failed"
-    if isinstance(exc, RuntimeError) and ("file write failed" in text or "No space left" in text):
-        return OSError(errno.ENOSPC if "space" in text.lower() or "write failed" in text else errno.EIO, text)
-    return None
-
-
-def atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(fh)`` on a temporary file next to ``path``, fsync, then rename it over ``path``
-    (a crash leaves the old file or the new one, never half of one)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise _disk_error(exc, path) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        disk = _is_disk_error(exc) if isinstance(exc, Exception) else None
-        if disk is not None:
-            raise _disk_error(disk, path) from exc
-        raise
+    return _safe_load.unsafe_load_allowed()
 
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path`` through a temporary file in the same directory, then rename."""
     atomic_write(path, lambda fh: torch.save(obj, fh))
-
-
-def atomic_write_text(text: str, path: str) -> None:
-    """Write a text (or JSON) file atomically."""
-    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def atomic_write_json(obj: Any, path: str) -> None:
@@ -175,12 +117,6 @@ def _refusal(path: str, exc: Exception) -> CheckpointError:
         f"(iif.engine.checkpoint.allow_unsafe_load()) to load it anyway")
 
 
-def _unsafe_globals(path: str) -> Iterable[str]:
-    try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # noqa: BLE001 - only for the message
-        return []
-
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by the trainer, with safe (weights-only) unpickling.
@@ -188,19 +124,34 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     Raises :class:`CheckpointError` when the file is missing, not a checkpoint, not ours, or
     holds objects safe loading refuses (unless :func:`allow_unsafe_load` was called).
     """
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path!r} is a directory, expected a .pth file")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:
+        # Before torch allocates: declared sizes (a deflate bomb), member names (iif.safe_load).
+        is_zip = _safe_load.check_archive(path, "checkpoint")
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    if is_zip and _safe_load.is_torchscript(path):  # torch.load would hand it to torch.jit.load (runs code)
+        raise CheckpointError(f"{path!r} is a TorchScript archive (torch.jit.save), not an iif training checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=not unsafe_load_allowed())
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc) or _unsafe_globals(path):
             raise _refusal(path, exc) from None
         raise CheckpointError(f"{path!r} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except (RuntimeError, EOFError, OSError, MemoryError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise CheckpointError(f"{path!r} is not a readable checkpoint (truncated or not a torch file): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"{path!r} is not an iif training checkpoint (no 'model' entry)")
     if "meta_json" in ckpt:
-        ckpt.update(json.loads(ckpt.pop("meta_json")))
+        try:
+            meta = json.loads(ckpt.pop("meta_json"))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path!r}: its 'meta_json' entry is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path!r}: its 'meta_json' entry holds a {type(meta).__name__}, expected a dict")
+        ckpt.update(meta)
     return ckpt

@@ -37,6 +37,11 @@ def add_common_flags(parser) -> None:
 
 def _message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
+    if "\nOriginal Traceback" in text:
+        # Re-raised from a DataLoader worker: torch puts the worker's whole traceback in the
+        # message; its last line is the original exception ("module.Type: message").
+        last = text.rstrip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
     if isinstance(exc, OSError) and exc.filename and exc.filename not in text:
         text = f"{text}: {exc.filename!r}"
     return text

@@ -9,16 +9,17 @@ Sections listed in :data:`OPEN_SECTIONS` are keyword arguments forwarded to a bu
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from typing import Any, Mapping
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from ..weights import VARIANTS
 
 __all__ = ["DEFAULTS", "OPEN_SECTIONS", "STRATEGIES", "LATER_DEFAULTS", "OPTIMIZERS", "load_config", "validate_config",
-           "with_later_defaults", "without_later_defaults", "ConfigError"]
+           "with_later_defaults", "without_later_defaults", "ConfigError", "CfgOptionsAction"]
 
 STRATEGIES = ("end-to-end", "decoupled", "post-process")
 
@@ -39,6 +40,10 @@ DEFAULTS: dict[str, Any] = dict(
         batch_size=128,
         test_batch_size=256,
         num_workers=0,
+        # "auto": an in-memory dataset whose transforms run batched (crop + flip + AutoAugment +
+        # Cutout) is augmented a batch at a time on the training device (iif.data.batched), others
+        # go through a DataLoader; "dataloader" | "tensor" force one (tensor: an error if it can't).
+        loader="auto",
         sampler=None,  # None | "balanced" | "sqrt" | "rfs" (iif.data.ClassAwareSampler); multi-label: "occurrence" | "class_aware"
         sampler_kwargs=dict(),  # forwarded to the sampler (e.g. k of the occurrence sampler, rfs_threshold)
         train_transform=dict(),  # forwarded to iif.data.build_transform(train=True, ...)
@@ -105,7 +110,7 @@ OPEN_SECTIONS = frozenset({"data.kwargs", "data.sampler_kwargs", "data.train_tra
 #: from before them: a stored config without one reads as having that value, so resuming an older
 #: run and its cached logits still match (:func:`with_later_defaults`).
 LATER_DEFAULTS: dict[str, Any] = {"task": None, "data.sampler_kwargs": {}, "optimizer.type": "sgd",
-                                  "optimizer.betas": [0.9, 0.999]}
+                                  "optimizer.betas": [0.9, 0.999], "data.loader": "dataloader"}
 
 _CHOICES = {
     "strategy.type": STRATEGIES,
@@ -119,6 +124,7 @@ _CHOICES = {
     "model.scale_param": ("log", "square"),
     "strategy.bn": ("frozen", "train"),
     "optimizer.type": OPTIMIZERS,
+    "data.loader": ("auto", "dataloader", "tensor"),
 }
 
 
@@ -226,6 +232,44 @@ def _check_optimizer(o: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_values(cfg: Mapping[str, Any]) -> list[str]:
+    """Numbers whose type is right but whose value no run can use (torch would refuse some later,
+    without naming the key; others would be used silently: a batch of 0 became 1)."""
+    def integer(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    out = []
+    seed = cfg["seed"]
+    if not (integer(seed) and 0 <= seed < 2**32):  # numpy's legacy seeding (CIFAR-LT subsets) takes [0, 2**32)
+        out.append(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    d = cfg["data"]
+    for key, low in (("batch_size", 1), ("test_batch_size", 1), ("num_workers", 0), ("fake_size", 1)):
+        if not (integer(d[key]) and d[key] >= low):
+            out.append(f"data.{key} must be an integer >= {low}, got {d[key]!r}")
+    o = cfg["optimizer"]
+    if not (_number(o["lr"]) and o["lr"] > 0):
+        out.append(f"optimizer.lr must be a finite number > 0, got {o['lr']!r}")
+    for key in ("momentum", "weight_decay"):
+        if not (_number(o[key]) and o[key] >= 0):
+            out.append(f"optimizer.{key} must be a finite number >= 0, got {o[key]!r}")
+    sch = cfg["schedule"]
+    if not (_number(sch["gamma"]) and sch["gamma"] > 0):
+        out.append(f"schedule.gamma must be a finite number > 0, got {sch['gamma']!r}")
+    if not (_number(sch["warmup_epochs"]) and sch["warmup_epochs"] >= 0):
+        out.append(f"schedule.warmup_epochs must be a finite number >= 0, got {sch['warmup_epochs']!r}")
+    milestones = sch["milestones"] if isinstance(sch["milestones"], (list, tuple)) else [None]
+    if any(not integer(m) or m < 0 for m in milestones):
+        out.append(f"schedule.milestones must be epoch numbers (integers >= 0), got {sch['milestones']!r}")
+    alpha = cfg["mixup"]["alpha"]
+    if not (_number(alpha) and alpha >= 0):
+        out.append(f"mixup.alpha must be a finite number >= 0 (0: no mixup), got {alpha!r}")
+    return out
+
+
 def _walk(cfg: Mapping[str, Any], dotted: str) -> tuple[Any, str]:
     """The dict holding ``dotted``'s last part (None when a parent is missing), and that part."""
     *parents, last = dotted.split(".")
@@ -297,6 +341,7 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if merged["schedule"]["epochs"] < 1:
         errors.append(f"schedule.epochs must be >= 1, got {merged['schedule']['epochs']}")
     errors += _check_warmup(merged["schedule"])
+    errors += _check_values(merged)
     if merged["strategy"]["type"] in ("decoupled", "post-process") and not merged["strategy"]["load_from"]:
         errors.append(f"strategy.type={merged['strategy']['type']!r} needs strategy.load_from (a stage-1 checkpoint)")
     errors += _check_reslt(merged)
@@ -312,17 +357,65 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class CfgOptionsAction(DictAction):
+    """MMEngine's ``--cfg-options`` parser, with one-line errors naming the bad item: an item without
+    ``=`` (``expected KEY=VALUE, got 'optimizer.lr'``, not "not enough values to unpack") and
+    unbalanced brackets (``[1,2``, not an AssertionError)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        options = copy.copy(getattr(namespace, self.dest, None) or {})
+        for item in values or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--cfg-options: expected KEY=VALUE, got {item!r}")
+            try:
+                options[key] = self._parse_iterable(value)
+            except (AssertionError, ValueError, IndexError) as exc:  # MMEngine asserts balanced brackets
+                raise ConfigError(f"--cfg-options {key}: cannot parse the value {value!r} ({exc})") from None
+        setattr(namespace, self.dest, options)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _read_config_file(path: str) -> Config:
+    """``Config.fromfile`` with every failure as one message naming the file (a config is user input:
+    a Python file may raise anything while it runs)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"config file {path!r} is a directory, expected a .py, .json or .yaml file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist")
+    if os.path.splitext(path)[1].lower() not in (".py", ".json", ".yml", ".yaml"):
+        raise ConfigError(f"config file {path!r}: expected a .py, .json, .yml or .yaml file")
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as exc:
+        raise ConfigError(f"config file {path!r} line {exc.lineno}: invalid Python syntax: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); save it as UTF-8") from exc
+    except FileNotFoundError as exc:
+        if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(path):
+            raise FileNotFoundError(f"config file {path!r} inherits {exc.filename!r} (_base_), which does not "
+                                    f"exist") from exc
+        raise
+    except Exception as exc:  # noqa: BLE001 - JSON / YAML errors, or whatever the Python config raised
+        raise ConfigError(f"cannot read config file {path!r}: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
 def load_config(path: str | os.PathLike, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Load a config file, apply ``--cfg-options``-style ``{"a.b": value}`` overrides, validate.
 
     ``work_dir`` defaults to ``work_dirs/<file stem>``.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    cfg = Config.fromfile(path)
+    cfg = _read_config_file(path)
     if options:
-        cfg.merge_from_dict(dict(options))
+        try:
+            cfg.merge_from_dict(dict(options))
+        except (TypeError, KeyError, AttributeError) as exc:  # e.g. data=3 data.batch_size=4
+            raise ConfigError(f"invalid config: cannot apply --cfg-options {dict(options)!r}: {exc}") from exc
     merged = validate_config(cfg.to_dict())
     if merged["work_dir"] is None:
         # work_dirs/<dataset folder>/<experiment>, so equal file names in two folders never collide.

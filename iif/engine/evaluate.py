@@ -33,7 +33,7 @@ def collect_logits(model: nn.Module, loader: DataLoader, device: torch.device, a
         with autocast:
             out = model(images)
         logits.append(out.float().cpu())
-        labels.append(torch.as_tensor(target))
+        labels.append(torch.as_tensor(target).cpu())
     model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
 

@@ -31,6 +31,7 @@ from torch import nn
 from ..metrics import SHOT_THRESHOLDS
 from ..models import CosineHead, LinearHead, LWSHead
 from ..posthoc import DEFAULT_TAUS, FAMILIES, SELECT_METRICS, adjust_logits, select_on_validation
+from ..safe_load import load_npz
 from ..weights import VARIANTS
 from .builders import apply_strategy, build_classifier, check_state_fits, build_criterion, build_datasets, build_loaders
 from .checkpoint import _json_safe, atomic_write, atomic_write_json, atomic_write_text, load_checkpoint
@@ -139,9 +140,19 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
+def _without_pretrained(cfg: dict) -> dict:
+    """``cfg`` with no pretrained weights to load: a checkpoint holds every weight of its model, and
+    the weight paths its stored config names are untrusted (a TorchScript archive there would run
+    code), so evaluation never reads them."""
+    model = dict(cfg["model"], pretrained=None)
+    model["kwargs"] = {k: v for k, v in dict(model.get("kwargs") or {}).items() if k != "pretrained"}
+    return dict(cfg, model=model)
+
+
 def _load_model(cfg: dict, state: dict, num_classes: int) -> nn.Module:
-    # The architecture the trainer built: cRT's fresh head and LWS's wrapper are part of it.
-    model = apply_strategy(build_classifier(cfg, num_classes), cfg, None)
+    # The architecture the trainer built: cRT's fresh head and LWS's wrapper are part of it. Built
+    # without pretrained weights (the checkpoint's state replaces them all).
+    model = apply_strategy(build_classifier(_without_pretrained(cfg), num_classes), cfg, None)
     check_state_fits(model, state, "the checkpoint")
     model.load_state_dict(state)
     return model
@@ -168,6 +179,12 @@ def _config_of(ckpt: dict, checkpoint: str, options: Optional[dict] = None) -> d
 def predict_checkpoint(checkpoint: str, cfg: Optional[dict] = None, splits: Sequence[str] = ("val", "test"),
                        device: Optional[str] = None) -> Predictions:
     """Run the checkpoint's model once over ``splits`` and keep what scoring needs.
+
+    Paths stored in the checkpoint are untrusted: its model is built without pretrained weights
+    (``model.pretrained`` and ``model.kwargs.pretrained`` are never read; the checkpoint holds the
+    weights), and its data paths (``data.root``, split files) are read only by readers that cannot
+    run code (restricted unpicklers, image decoders, text parsers). Give ``cfg`` (``--config`` /
+    ``--cfg-options data.root=DIR``) to read the data from elsewhere.
 
     Args:
         checkpoint: a trainer checkpoint (``last.pth``).
@@ -250,8 +267,9 @@ def cached_predictions(checkpoint: str, path: str, cfg: Optional[dict] = None, r
     if not recompute and os.path.isfile(path):
         try:
             pred = load_predictions(path)
-        except (ValueError, OSError, KeyError) as exc:
-            logger.warning("ignoring unreadable predictions %s (%s)", path, exc)
+        except (ValueError, OSError, KeyError, EOFError, MemoryError) as exc:
+            # A bad cache (truncated, a bomb, labels out of range) is recomputed, never a crash.
+            logger.warning("ignoring unreadable saved predictions (recomputing them): %s", exc)
         else:
             # Any changed key (a test transform, a data option, --cfg-options) changes the logits.
             same_config = pred.meta.get("config_sha256") == config_digest(cfg)
@@ -285,29 +303,79 @@ def save_predictions(pred: Predictions, path: str) -> None:
 
 
 def load_predictions(path: str) -> Predictions:
-    """Read an ``.npz`` written by :func:`save_predictions`."""
+    """Read an ``.npz`` written by :func:`save_predictions`.
+
+    Read through :func:`iif.safe_load.load_npz` (no pickles; sizes checked before anything is
+    allocated, so a decompression bomb is refused) and checked: logits ``(N, C)`` with ``C`` the
+    length of ``train_counts``, labels ``(N,)`` in ``0..C-1`` (multi-label: ``(N, C)`` of 0/1).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming the file and what is wrong with it.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"predictions file {path!r} does not exist")
-    with np.load(path, allow_pickle=False) as z:
-        keys = set(z.files)
-        if "test_logits" not in keys or "train_counts" not in keys:
-            raise ValueError(f"{path!r} is not a predictions file (keys {sorted(keys)}); "
-                             f"write one with tools/test_cls.py")
-        splits = {}
-        for key in sorted(keys):
-            if key.endswith("_logits"):
-                split = key[: -len("_logits")]
-                splits[split] = (torch.from_numpy(z[key].copy()), torch.from_numpy(z[f"{split}_labels"].copy()))
-        get = lambda k: z[k].copy() if k in keys else None  # noqa: E731
-        return Predictions(
-            splits=splits, train_counts=z["train_counts"].copy(),
-            shot_thresholds=tuple(int(t) for t in z["shot_thresholds"]),
-            predict_weights=get("predict_weights"),
-            head_weight=torch.from_numpy(get("head_weight")) if "head_weight" in keys else None,
-            head_bias=torch.from_numpy(get("head_bias")) if "head_bias" in keys else None,
-            head_type=str(z["head_type"]), meta=json.loads(str(z["meta"])),
-            task=str(z["task"]) if "task" in keys else "single_label",
-            num_images=int(z["num_images"]) if "num_images" in keys else None)
+    z = load_npz(path, "predictions file")
+    keys = set(z)
+    if "test_logits" not in keys or "train_counts" not in keys:
+        raise ValueError(f"{path!r} is not a predictions file (keys {sorted(keys)}); "
+                         f"write one with tools/test_cls.py")
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"predictions file {path!r}: {what}; write it again with tools/test_cls.py --recompute")
+
+    counts = z["train_counts"]
+    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise bad(f"train_counts must be non-negative integers of shape (C,), got {counts.dtype} {counts.shape}")
+    num_classes = len(counts)
+    task = str(z["task"]) if "task" in keys else "single_label"
+    if task not in ("single_label", "multi_label"):
+        raise bad(f"task {task!r} is not 'single_label' or 'multi_label'")
+    splits = {}
+    for key in sorted(keys):
+        if not key.endswith("_logits"):
+            continue
+        split = key[: -len("_logits")]
+        logits, labels = z[key], z.get(f"{split}_labels")
+        if labels is None:
+            raise bad(f"{key} has no {split}_labels")
+        if logits.ndim != 2 or logits.shape[1] != num_classes or logits.dtype.kind != "f":
+            raise bad(f"{key} must be float (N, {num_classes}) logits, got {logits.dtype} {logits.shape}")
+        n = len(logits)
+        if task == "multi_label":
+            if labels.shape != (n, num_classes) or not np.isin(labels, (0, 1)).all():
+                raise bad(f"{split}_labels must be (N, C) = ({n}, {num_classes}) 0/1 targets, got {labels.dtype} "
+                          f"{labels.shape}")
+        else:
+            if labels.shape != (n,) or labels.dtype.kind not in "iu":
+                raise bad(f"{split}_labels must be ({n},) integer class indices, got {labels.dtype} {labels.shape}")
+            if n and (labels.min() < 0 or labels.max() >= num_classes):
+                raise bad(f"{split}_labels has class indices {int(labels.min())}..{int(labels.max())}, outside "
+                          f"0..{num_classes - 1}")
+        splits[split] = (torch.from_numpy(np.ascontiguousarray(logits)), torch.from_numpy(np.ascontiguousarray(labels)))
+    thresholds = z.get("shot_thresholds", np.asarray(SHOT_THRESHOLDS))
+    if thresholds.shape != (2,) or thresholds.dtype.kind not in "iu":
+        raise bad(f"shot_thresholds must be 2 integers, got {thresholds.dtype} {thresholds.shape}")
+    for key, shape in (("predict_weights", (num_classes,)), ("head_bias", (num_classes,))):
+        if key in keys and z[key].shape != shape:
+            raise bad(f"{key} must have shape {shape}, got {z[key].shape}")
+    if "head_weight" in keys and (z["head_weight"].ndim != 2 or len(z["head_weight"]) != num_classes):
+        raise bad(f"head_weight must have shape ({num_classes}, D), got {z['head_weight'].shape}")
+    try:
+        meta = json.loads(str(z["meta"])) if "meta" in keys else {}
+    except ValueError as exc:
+        raise bad(f"its meta entry is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise bad(f"its meta entry holds a {type(meta).__name__}, expected a dict")
+    num_images = int(z["num_images"]) if "num_images" in keys and z["num_images"].size == 1 else None
+    return Predictions(
+        splits=splits, train_counts=counts,
+        shot_thresholds=tuple(int(t) for t in thresholds),
+        predict_weights=z.get("predict_weights"),
+        head_weight=torch.from_numpy(z["head_weight"]) if "head_weight" in keys else None,
+        head_bias=torch.from_numpy(z["head_bias"]) if "head_bias" in keys else None,
+        head_type=str(z["head_type"]) if "head_type" in keys else "other", meta=meta,
+        task=task, num_images=num_images)
 
 
 POSTHOC_MODES = ("auto", "always", "never")

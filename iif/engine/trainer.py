@@ -27,9 +27,11 @@ from .builders import (
     build_criterion,
     build_datasets,
     build_loaders,
+    build_tensor_loaders,
     build_optimizer,
 )
 from .checkpoint import (
+    CheckpointError,
     _json_safe,
     atomic_write_json,
     atomic_write_text,
@@ -42,7 +44,7 @@ from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .evaluate import collect_logits, format_table
 from .schedule import lr_factor
 from .task import build_task, resolve_task
-from .workdir import prepare_work_dir
+from .workdir import WorkDir, prepare_work_dir
 
 __all__ = ["Trainer", "method_name", "posthoc_wanted", "seed_everything", "resolve_device", "check_stage1", "check_finite_logits"]
 
@@ -151,6 +153,15 @@ def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+#: What a checkpoint needs to continue a run (--resume).
+_RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "history")
+
+
+def _short(counts: list, limit: int = 12) -> str:
+    """``[20, 10, 5]``, or the first ``limit`` of a long list and how many there are."""
+    return str(counts) if len(counts) <= limit else f"{str(counts[:limit])[:-1]}, ...] ({len(counts)} classes)"
+
+
 #: Config keys a decoupled stage must share with the stage-1 checkpoint it loads.
 _STAGE1_KEYS = ("data.name", "data.kwargs", "model.name", "model.head", "model.in_chans", "model.kwargs")
 
@@ -210,11 +221,23 @@ class Trainer:
         self.device = resolve_device(cfg["device"], self.dist.local_rank)
         cfg["_device"] = self.device
         self.work_dir = cfg["work_dir"]
+        self._claim: Optional[WorkDir] = None
         if self.dist.is_main:
-            # Before any data is read: an unwritable or full work dir, or one holding another
-            # run, is an error now rather than after the first epoch.
-            prepare_work_dir(self.work_dir, "resume" if resume else "overwrite" if overwrite else "new")
+            # Before any data is read: an unwritable or full work dir, one holding another run, or
+            # one another process is running in (its lock), is an error now rather than after the
+            # first epoch. The lock is held until fit() ends (or the process dies).
+            self._claim = prepare_work_dir(self.work_dir, "resume" if resume else "overwrite" if overwrite else "new")
         barrier(self.dist)
+        try:
+            self._setup(cfg, resume)
+        except BaseException:
+            self.close()  # a run that failed to start leaves the work dir to the next one
+            raise
+
+    def _setup(self, cfg: dict, resume: bool) -> None:
+        """Everything after the work dir is claimed: data, model and optimizer; then the old run's
+        replacement (``overwrite``: only now, so a failure above leaves it intact) or the
+        checkpoint's state (``resume``)."""
         seed_everything(cfg["seed"])
 
         self.train_set, self.eval_set = build_datasets(cfg)
@@ -230,6 +253,20 @@ class Trainer:
         self.num_images: Optional[int] = int(self.train_set.num_images) if self.task.multilabel else None
         self.train_loader, self.eval_loader, self.sampler = build_loaders(
             cfg, self.train_set, self.eval_set, self.dist.rank, self.dist.world_size)
+        self.loader = "dataloader"
+        if cfg["data"]["loader"] != "dataloader":
+            fast, why = build_tensor_loaders(cfg, self.train_set, self.eval_set, self.sampler, self.device,
+                                             self.dist.world_size)
+            if fast is not None:
+                self.train_loader, self.eval_loader = fast
+                self.loader = "tensor"
+                logger.info("data.loader=%s: in-memory images augmented a batch at a time on %s (%s)",
+                            cfg["data"]["loader"], self.device, self.train_loader.transform)
+            elif cfg["data"]["loader"] == "tensor":
+                raise ValueError(f"data.loader='tensor' cannot be used here: {why}; use data.loader='auto' or "
+                                 f"'dataloader'")
+            else:
+                logger.info("data.loader=auto: per-image DataLoader (%s)", why)
 
         stage1 = None
         if cfg["strategy"]["load_from"]:
@@ -279,6 +316,8 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=ids, find_unused_parameters=cfg["strategy"]["type"] == "decoupled")
 
+        if self._claim is not None:
+            self._claim.replace_old_run()  # --overwrite: data and model loaded, the old run may go
         self.tb = None
         if cfg["train"]["tensorboard"] and self.dist.is_main:
             try:
@@ -291,6 +330,12 @@ class Trainer:
         self.history: list[dict] = []
         if resume:
             self._resume()
+
+    def close(self) -> None:
+        """Release the work dir's lock (fit() does; also released when the process ends)."""
+        claim, self._claim = getattr(self, "_claim", None), None
+        if claim is not None:
+            claim.release()
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -327,13 +372,26 @@ class Trainer:
             logger.warning("--resume: no checkpoint at %s; starting from scratch", self.checkpoint_path)
             return
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        missing = [k for k in _RESUME_KEYS if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"--resume: {self.checkpoint_path} has no {', '.join(map(repr, missing))} "
+                                  f"entr{'y' if len(missing) == 1 else 'ies'}, so it cannot continue a run "
+                                  f"(a model-only checkpoint?); use --overwrite to start over, or another --work-dir")
         changed = _config_changes(ckpt.get("config", {}), _json_safe(self.cfg))
         if changed:
             raise ValueError(f"--resume: {self.checkpoint_path} was written with a different config "
                              f"({'; '.join(changed[:8])}); use another --work-dir, or --overwrite to start over")
+        saved = ckpt.get("class_counts")
+        if saved is not None and np.asarray(saved).tolist() != self.counts.tolist():
+            # The training images changed: the same config no longer means the same run.
+            raise ValueError(f"--resume: the training set changed since {self.checkpoint_path} was written: class "
+                             f"counts {_short(np.asarray(saved).tolist())} in the checkpoint, "
+                             f"{_short(self.counts.tolist())} now; use --overwrite to start over, "
+                             f"or another --work-dir")
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.history = list(ckpt["history"])
         self.start_epoch = int(ckpt["epoch"]) + 1
@@ -448,6 +506,7 @@ class Trainer:
             if self.tb is not None:
                 self.tb.close()
             cleanup(self.dist)
+            self.close()
 
     # -------------------------------------------------------------------- evaluation
     def _logits(self) -> tuple[torch.Tensor, torch.Tensor]:

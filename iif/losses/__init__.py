@@ -14,7 +14,7 @@ from .softmax import *  # noqa: F401,F403
 from .sigmoid import *  # noqa: F401,F403
 from .sigmoid import __all__ as _sigmoid_all
 from .softmax import __all__ as _softmax_all
-from .softmax import _full_weights, _weights_like  # noqa: F401  (used by iif.posthoc)
+from .softmax import _full_weights, _scaled_logits, _weights_like, check_tau  # noqa: F401  (used by iif.posthoc)
 
 __all__ = list(_softmax_all) + list(_sigmoid_all) + [
     "LOSSES", "MULTILABEL_LOSSES", "build_loss", "reslt_loss", "reslt_groups", "ResLTLoss", "RESLT_BRANCHES",

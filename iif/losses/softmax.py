@@ -10,6 +10,8 @@ following torchvision's ``sigmoid_focal_loss`` / mmdet's ``SeesawLoss`` pattern.
 """
 from __future__ import annotations
 
+import math
+import weakref
 from typing import Any, Optional
 
 import numpy as np
@@ -68,20 +70,83 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _weights_like(weights: ArrayLike | Tensor, logits: Tensor, name: str) -> Tensor:
-    """``weights`` (a tensor, list or numpy array) as a tensor of the logits' dtype and device.
+def _refuse_non_finite(values: np.ndarray, name: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{name}: weights must be finite numbers; entries {bad[:10].tolist()} are "
+                         f"{values[bad[:10]].tolist()}")
+
+
+#: Weight tensors found finite, by ``id``: ``(weakref, version)``. A module's buffer is checked once
+#: (and again after an in-place change, which bumps its version), not at every step: on a GPU the
+#: check is a host synchronisation.
+_FINITE: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def _check_finite(w: Tensor, name: str) -> None:
+    """Refuse NaN / infinite weights (they would turn every loss and score into NaN), naming them."""
+    if not w.is_floating_point() or _functorch_active() or torch.compiler.is_compiling():
+        return  # integers are finite; under vmap / grad / compile the values are not concrete
+    try:
+        version: Optional[int] = w._version
+    except RuntimeError:  # inference tensors keep no version counter: check every time
+        version = None
+    seen = _FINITE.get(id(w))
+    if version is not None and seen is not None and seen[0]() is w and seen[1] == version:
+        return
+    finite = torch.isfinite(w)
+    if not bool(finite.all()):
+        _refuse_non_finite(w.detach().double().cpu().numpy(), name)
+    if version is not None:
+        if len(_FINITE) > 256:
+            _FINITE.clear()
+        _FINITE[id(w)] = (weakref.ref(w), version)
+
+
+def _weights_like(weights: ArrayLike | Tensor, logits: Tensor, name: str, dtype: Optional[torch.dtype] = None
+                  ) -> Tensor:
+    """``weights`` (a tensor, list or numpy array) as a tensor of the logits' device and dtype (or ``dtype``).
 
     Integer logits are refused: multiplying them by float weights in their own dtype would
-    truncate the weights to integers."""
+    truncate the weights to integers. NaN or infinite weights are refused, naming them."""
     if not isinstance(logits, Tensor):
         raise ValueError(f"{name}: logits must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
         raise ValueError(f"{name}: logits must be floating point, got dtype {logits.dtype}; "
                          f"convert them with .float()")
-    w = weights if isinstance(weights, Tensor) else torch.as_tensor(np.asarray(weights, dtype=np.float64))
+    if isinstance(weights, Tensor):
+        w = weights
+    else:
+        arr = np.asarray(weights, dtype=np.float64)
+        _refuse_non_finite(arr, name)
+        w = torch.as_tensor(arr)
     if not (w.is_floating_point() or w.dtype in (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)):
         raise ValueError(f"{name}: weights must be real numbers, got dtype {w.dtype}")
-    return w.to(device=logits.device, dtype=logits.dtype)
+    _check_finite(w, name)
+    return w.to(device=logits.device, dtype=dtype or logits.dtype)
+
+
+def _compute_dtype(logits: Tensor) -> Tensor:
+    """float16 logits as float32: ``w * z`` overflows float16 (max 65504) for large logits, and
+    autocast runs cross-entropy in float32 anyway. Other dtypes unchanged (bfloat16 has float32's range)."""
+    return logits.float() if logits.dtype == torch.float16 else logits
+
+
+def _scaled_logits(logits: Tensor, w: Tensor, name: str) -> Tensor:
+    """``logits * w`` in the logits' dtype; float16 is multiplied in float32 and handed back as
+    float16 only when every product fits (a ``ValueError`` names the largest one otherwise).
+
+    Cheap for other dtypes; for float16, one reduction and a host synchronisation."""
+    if logits.dtype != torch.float16:
+        return logits * w.to(logits.dtype)
+    out = logits.float() * w.float()
+    limit = torch.finfo(torch.float16).max
+    over = (out.abs() > limit) & torch.isfinite(logits)  # an input that was already inf is not ours to refuse
+    if bool(over.any()):
+        largest = float(out.abs()[over].max())
+        raise ValueError(f"{name}: w * z overflows float16 (largest |w * z| = {largest:.6g} > {limit:.0f}); "
+                         f"pass float32 logits (logits.float())")
+    return out.to(torch.float16)
 
 
 def _full_weights(weights: Tensor, num_logits: int, background: bool, fill: float = 1.0,
@@ -121,15 +186,18 @@ def iif_cross_entropy(
     Args:
         logits: ``(N, C)``, or ``(N, C+1)`` with ``background=True`` (background last, as in MMDetection).
         target: ``(N,)`` class indices (``C`` is background) or ``(N, C[+1])`` probabilities.
-        weights: ``(C,)`` IIF weights (:func:`iif.compute_weights`).
+        weights: ``(C,)`` IIF weights (:func:`iif.compute_weights`); NaN or infinite ones are refused.
         background: logits carry a background column at index C whose weight is exactly 1.
 
     The gradient is ``dL/dz_i = w_i (q_i - y_i)`` with ``q = softmax(w * z)`` (paper Eq. 16).
+    float16 logits are computed in float32 (``w * z`` would overflow float16 for large logits, as
+    autocast computes cross-entropy in float32 too): the loss is float32, the gradient float16.
     """
     _check(logits, target, reduction, "iif_cross_entropy")
     empty = _empty(logits, reduction)
     if empty is not None:
         return empty
+    logits = _compute_dtype(logits)
     w = _full_weights(_weights_like(weights, logits, "iif_cross_entropy"), logits.shape[1], background)
     return _scaled_cross_entropy(logits, target, w, reduction, ignore_index)
 
@@ -206,6 +274,7 @@ class IIFCrossEntropy(nn.Module):
         w = torch.as_tensor(weights, dtype=torch.float32)
         if w.dim() != 1:
             raise ValueError(f"IIF weights must be (C,), got shape {tuple(w.shape)}")
+        _check_finite(w, "IIFCrossEntropy")
         self.num_classes = w.shape[0]
         self.background = background
         self.reduction = reduction
@@ -225,6 +294,8 @@ class IIFCrossEntropy(nn.Module):
             return empty
         if logits.shape[1] != self.weights.shape[0]:
             raise ValueError(f"IIFCrossEntropy holds {self.weights.shape[0]} weights, logits have {logits.shape[1]} columns")
+        _check_finite(self.weights, "IIFCrossEntropy")  # once per change of the buffer (load_state_dict, ...)
+        logits = _compute_dtype(logits)  # float16: in float32, as iif_cross_entropy
         return _scaled_cross_entropy(logits, target, self.weights.to(logits.dtype), self.reduction, self.ignore_index)
 
     def adjust(self, logits: Tensor) -> Tensor:
@@ -232,8 +303,9 @@ class IIFCrossEntropy(nn.Module):
 
         A model trained with this loss predicts with ``w * z`` at inference too: the loss
         fits ``softmax(w * z)`` to the labels, so ``z`` alone would undo the adjustment.
+        float16 logits: as :func:`iif.adjust_logits` (an overflow is refused).
         """
-        return logits * self.weights.to(logits.dtype)
+        return _scaled_logits(logits, self.weights, "IIFCrossEntropy.adjust")
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, background={self.background}, reduction={self.reduction!r}"
@@ -292,6 +364,14 @@ class CostSensitiveCrossEntropy(nn.Module):
 # ------------------------------------------------- logit adjustment / balanced softmax
 
 
+def check_tau(tau: Any, name: str) -> float:
+    """``tau`` of logit adjustment as a float: a finite number >= 0 (a NaN tau makes every logit NaN)."""
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(tau) or tau < 0:
+        raise ValueError(f"{name}: tau must be a finite number >= 0, got {tau!r}")
+    return float(tau)
+
+
 def logit_adjusted_cross_entropy(logits: Tensor, target: Tensor, counts: ArrayLike | Tensor, tau: float = 1.0,
                                  reduction: str = "mean", background: bool = False) -> Tensor:
     """Logit-adjusted CE (Menon et al., ICLR 2021): ``CE(z + tau * log(prior), y)``.
@@ -302,6 +382,7 @@ def logit_adjusted_cross_entropy(logits: Tensor, target: Tensor, counts: ArrayLi
     shifted: the background logit is not a class with a training frequency.
     """
     _check(logits, target, reduction, "logit_adjusted_cross_entropy")
+    tau = check_tau(tau, "logit_adjusted_cross_entropy")
     empty = _empty(logits, reduction)
     if empty is not None:
         return empty
@@ -345,7 +426,7 @@ class LogitAdjustedLoss(nn.Module):
     def __init__(self, counts: ArrayLike, tau: float = 1.0, reduction: str = "mean", background: bool = False) -> None:
         super().__init__()
         self.register_buffer("log_prior", log_prior(counts))
-        self.tau = float(tau)
+        self.tau = check_tau(tau, type(self).__name__)
         self.reduction = reduction
         self.background = bool(background)
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-import torch
 from torch import Tensor, nn
+
+from ..safe_load import load_torch_file
 
 __all__ = ["LoadResult", "extract_state_dict", "load_pretrained", "STRIP_PREFIXES", "CLASSIFIER_PREFIXES"]
 
@@ -59,7 +59,7 @@ def extract_state_dict(checkpoint: Any) -> dict[str, Tensor]:
     )
 
 
-def load_pretrained(backbone: nn.Module, path: str | os.PathLike, *, weights_only: bool = True) -> LoadResult:
+def load_pretrained(backbone: nn.Module, path: str | os.PathLike, *, weights_only: Optional[bool] = None) -> LoadResult:
     """Load ``path`` into ``backbone`` non-strictly.
 
     Keys lose the prefixes in :data:`STRIP_PREFIXES` (repeatedly, so ``module.backbone.``
@@ -70,22 +70,17 @@ def load_pretrained(backbone: nn.Module, path: str | os.PathLike, *, weights_onl
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: no key matched the backbone at all (wrong file or wrong architecture), or a
-            non-classifier tensor has a different shape than the backbone's.
+            non-classifier tensor has a different shape than the backbone's; or the file is refused
+            by :func:`iif.safe_load.load_torch_file` (pickled objects, a TorchScript archive, a
+            decompression bomb, a truncated or foreign file).
 
     ``weights_only=False`` allows checkpoints that pickle arbitrary objects; only use it for
-    files you trust.
+    files you trust. None (default): safe unless ``--unsafe-load`` (:func:`iif.safe_load.allow_unsafe_load`).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained checkpoint not found: {path!r}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=weights_only)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path!r} stores objects other than tensors and plain containers, which "
-            "weights_only=True refuses; if you trust the file, call "
-            "iif.models.load_pretrained(backbone, path, weights_only=False)"
-        ) from err
+    raw = load_torch_file(path, "pretrained checkpoint", weights_only=weights_only)
     source = {_strip(k): v for k, v in extract_state_dict(raw).items()}
     target = backbone.state_dict()
 

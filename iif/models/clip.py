@@ -9,24 +9,34 @@ CLIP's learnable ``s = exp(logit_scale)``. Both towers train; the multi-label lo
 Weights come only from a local file: :func:`load_open_clip` refuses anything that is not an
 existing file (an open_clip tag such as ``"openai"`` would be a download) and architectures whose
 tokenizer or text tower come from the Hugging Face hub. open_clip is imported on first use.
+
+State dicts load safely (``weights_only=True``, after :func:`iif.safe_load.check_torch_file`).
+OpenAI's released ``RN50.pt`` etc. are TorchScript archives, and ``torch.jit.load`` runs code
+stored in the archive, so one is read only under ``--unsafe-load``
+(:func:`iif.safe_load.allow_unsafe_load`). Better, convert a trusted archive once to a state dict
+and use that from then on::
+
+    python -m iif.models.clip --unsafe-load --arch RN50-quickgelu RN50.pt RN50-quickgelu.pth
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
+import pickle
+import sys
 import warnings
-import zipfile
 from typing import Any, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..safe_load import check_archive, check_torch_file, error_cause, is_torchscript, unsafe_load_allowed
 from .classifier import BN_MODES
 
 __all__ = ["CLIPClassifier", "CLIPEmbeddings", "build_clip_classifier", "load_open_clip", "resolve_class_names",
-           "DEFAULT_TEMPLATE"]
+           "convert_torchscript", "DEFAULT_TEMPLATE"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +54,20 @@ class CLIPEmbeddings(NamedTuple):
     scale: Tensor  #: 0-dim, ``exp(logit_scale)``
 
 
-def _is_torchscript(path: str) -> bool:
-    """OpenAI's released ``RN50.pt`` etc. are TorchScript archives (a zip holding ``constants.pkl``)."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(name.rsplit("/", 1)[-1] == "constants.pkl" for name in z.namelist())
+def _refuse_torchscript(path: str) -> None:
+    """``torch.jit.load`` runs code stored in the archive: only under ``--unsafe-load``."""
+    if not unsafe_load_allowed():
+        raise ValueError(
+            f"CLIP checkpoint {path!r} is a TorchScript archive (OpenAI's release format): loading one runs code "
+            f"stored in it. Expected a state dict (torch.save / .safetensors). If you trust the file, convert it "
+            f"once: `python -m iif.models.clip --unsafe-load --arch ARCH {path} OUT.pth`, and use OUT.pth; or "
+            f"pass --unsafe-load to load it as it is")
 
 
 def _load_torchscript(model: nn.Module, path: str) -> None:
-    """Strictly load the tensors of a TorchScript CLIP (OpenAI's release format) into ``model``."""
+    """Strictly load the tensors of a TorchScript CLIP (OpenAI's release format) into ``model``
+    (only under ``--unsafe-load``)."""
+    _refuse_torchscript(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
         state = torch.jit.load(path, map_location="cpu").state_dict()
@@ -95,15 +109,40 @@ def load_open_clip(arch: str, pretrained: Optional[str | os.PathLike] = None) ->
         path = os.path.abspath(path)
     else:
         path = None
-    # torch.load(weights_only=True) refuses TorchScript archives; they are read with torch.jit.load here.
-    jit = path is not None and _is_torchscript(path)
+    jit = False
+    if path is not None:
+        if path.lower().endswith((".npz", ".npy")):  # open_clip would read them as big_vision (SigLIP) weights
+            raise ValueError(f"CLIP checkpoint {path!r}: NumPy (big_vision) weights are not read; expected an "
+                             f"open_clip state dict (.pt / .pth / .safetensors)")
+        # Bombs, TorchScript and pickled globals are refused before anything is read (iif.safe_load).
+        check_archive(path, "CLIP checkpoint")
+        jit = is_torchscript(path)
+        if jit:
+            _refuse_torchscript(path)
+        else:
+            check_torch_file(path, "CLIP checkpoint")
     try:
+        # torch.load(weights_only=True) refuses TorchScript archives; they are read with torch.jit.load here.
         model = open_clip.create_model(arch, pretrained=None if jit else path, pretrained_image=False,
-                                       pretrained_text=False, weights_only=True, device="cpu")
+                                       pretrained_text=False, weights_only=not unsafe_load_allowed(), device="cpu")
         if jit:
             _load_torchscript(model, path)
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        if "GLOBAL " in text:
+            blocked = text.split("GLOBAL ", 1)[1].split()[0]
+            raise ValueError(f"CLIP checkpoint {path!r} holds Python objects that safe loading refuses (it needs "
+                             f"{blocked}); if you trust the file, pass --unsafe-load") from None
+        raise ValueError(f"CLIP checkpoint {path!r} is not a readable torch file (truncated, corrupt or another "
+                         f"format): {error_cause(err)}") from None
     except RuntimeError as err:  # torch's strict load_state_dict: missing / unexpected / shapes
+        if "loading state_dict" not in str(err):
+            raise ValueError(f"CLIP checkpoint {path!r} is not a readable torch file (truncated, corrupt or another "
+                             f"format): {error_cause(err)}") from None
         raise ValueError(f"CLIP checkpoint {path!r} does not fit open_clip architecture {arch!r}: {err}") from err
+    except (EOFError, KeyError, AttributeError, TypeError, StopIteration, IndexError, MemoryError) as err:
+        raise ValueError(f"CLIP checkpoint {path!r} is not an open_clip state dict of {arch!r}: "
+                         f"{type(err).__name__}: {err}") from None
     tokenizer = open_clip.get_tokenizer(arch)
     logger.info("open_clip %s: %s", arch, f"weights from {path}" if path else "random initialisation")
     return model, tokenizer
@@ -212,3 +251,48 @@ def build_clip_classifier(num_classes: int, in_chans: int = 3, pretrained: Optio
     names = resolve_class_names(class_names, num_classes)
     clip, tokenizer = load_open_clip(arch, pretrained)
     return CLIPClassifier(clip, tokenizer, names, template)
+
+
+def convert_torchscript(src: str | os.PathLike, dst: str | os.PathLike, arch: str) -> str:
+    """Convert a trusted TorchScript CLIP (OpenAI's ``RN50.pt``) to an open_clip state dict at ``dst``,
+    which :func:`load_open_clip` then reads safely. Runs ``torch.jit.load``: needs
+    :func:`iif.safe_load.allow_unsafe_load` (``--unsafe-load``). Returns ``dst``."""
+    src, dst = os.fspath(src), os.fspath(dst)
+    if not os.path.isfile(src):
+        raise FileNotFoundError(f"CLIP checkpoint {src!r} does not exist")
+    if not is_torchscript(src):
+        raise ValueError(f"{src!r} is not a TorchScript archive; a state dict needs no conversion")
+    model, _ = load_open_clip(arch, src)  # refused without --unsafe-load
+    from ..engine.checkpoint import atomic_save  # deferred: the engine imports the models
+
+    atomic_save(model.state_dict(), dst)
+    return dst
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m iif.models.clip --unsafe-load --arch ARCH SRC.pt DST.pth``: see :func:`convert_torchscript`."""
+    import argparse
+
+    from ..engine.cli import add_common_flags, cli_entry
+
+    @cli_entry
+    def run(args_list: Optional[Sequence[str]]) -> int:
+        ap = argparse.ArgumentParser(prog="python -m iif.models.clip",
+                                     description="Convert a trusted TorchScript CLIP archive (OpenAI's RN50.pt) once "
+                                                 "to an open_clip state dict that loads safely.")
+        ap.add_argument("--arch", required=True, help="open_clip architecture, e.g. RN50-quickgelu")
+        ap.add_argument("src", help="the TorchScript archive")
+        ap.add_argument("dst", help="where to write the state dict (.pth)")
+        add_common_flags(ap)
+        args = ap.parse_args(args_list)
+        if not args.unsafe_load:
+            raise ValueError(f"converting {args.src!r} runs torch.jit.load, which runs code stored in the archive: "
+                             f"pass --unsafe-load if you trust the file")
+        print(f"wrote {convert_torchscript(args.src, args.dst, args.arch)}")
+        return 0
+
+    return run(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

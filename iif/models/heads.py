@@ -135,9 +135,13 @@ class CosineHead(nn.Module):
         return float(s.detach()) if isinstance(s, Tensor) else s
 
     def forward(self, x: Tensor) -> Tensor:
-        # Normalise in float32: under fp16 autocast eps would underflow to 0 and a zero
-        # feature vector would give 0/0. The matmul itself may still run in low precision.
-        x = x.float()
+        # Normalise and multiply in float32, also under autocast: in fp16 eps would underflow to 0
+        # (a zero feature vector would give 0/0), and a bf16 cosine (8 bits of mantissa) times a
+        # scale of 16 errs by up to ~0.06 in a logit. The (N, D) x (D, C) product costs nothing.
+        with torch.autocast(x.device.type, enabled=False):
+            return self._cosine_logits(x.float())
+
+    def _cosine_logits(self, x: Tensor) -> Tensor:
         if self.feature_norm == "unit":
             x = F.normalize(x, dim=1, eps=self.eps)
         else:

@@ -55,22 +55,30 @@ class MobileNetV2Backbone(nn.Module):
         self._freeze()
 
     def load_imagenet(self, path: str) -> None:
-        """Load torchvision's ImageNet state dict from ``path``; refuses a file that misses any key."""
-        if path == "imagenet":
-            from iif.data.fetch_weights import MOBILENET_V2, default_weights_root
+        """Load torchvision's ImageNet state dict from ``path``; refuses a file that misses any key.
 
+        A file named ``mobilenet_v2-b0353104.pth`` (the fetched copy) must have the pinned sha256
+        (:func:`iif.data.fetch_weights.verify_cached_weights`, checked at every load, hashed once
+        per process); every file is read by :func:`iif.safe_load.load_torch_file`.
+        """
+        from iif.data.fetch_weights import MOBILENET_V2, default_weights_root, verify_cached_weights
+        from iif.safe_load import load_torch_file
+
+        if path == "imagenet":
             path = os.path.join(default_weights_root(), MOBILENET_V2.name)
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"MobileNetV2 weights not found at {path!r}; put torchvision's "
                                     f"mobilenet_v2-b0353104.pth there (`python -m iif.data.fetch_weights mobilenet_v2`)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if os.path.basename(path) == MOBILENET_V2.name:
+            verify_cached_weights(path, MOBILENET_V2)
+        state = load_torch_file(path, "MobileNetV2 weights")
         if not isinstance(state, dict):
             raise ValueError(f"{path!r} holds a {type(state).__name__}, expected torchvision's MobileNetV2 state dict")
         ours = self.state_dict()
         missing = [k for k in ours if k not in state]
-        bad = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in ours.items()
-               if k in state and tuple(state[k].shape) != tuple(v.shape)]
+        bad = [f"{k} {tuple(getattr(state[k], 'shape', ()))} vs {tuple(v.shape)}" for k, v in ours.items()
+               if k in state and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != tuple(v.shape))]
         if missing or bad:
             raise ValueError(f"{path!r} is not torchvision's MobileNetV2 (width 1.0): {len(missing)} missing keys "
                              f"(e.g. {missing[:3]}), {len(bad)} shape mismatches (e.g. {bad[:3]})")

@@ -33,9 +33,11 @@ def timm_backbone(timm_name: str, in_chans: int = 3, **kwargs: Any) -> nn.Module
     """Create a timm ResNet-family model as a backbone: ``(N, in_chans, H, W) -> (N, 2048)``.
 
     ``kwargs`` go to ``timm.create_model`` (e.g. ``drop_path_rate``); ``pretrained`` and
-    ``num_classes`` are fixed here.
+    ``num_classes`` are fixed here, and timm's own ``checkpoint_path`` is refused: a checkpoint is
+    read only through ``build_model(pretrained=...)`` (:func:`iif.safe_load.load_torch_file`:
+    weights-only, decompression bombs refused).
     """
-    for fixed in ("pretrained", "num_classes"):
+    for fixed in ("pretrained", "num_classes", "checkpoint_path"):
         if fixed in kwargs:
             raise ValueError(
                 f"{fixed!r} cannot be passed to a timm backbone: weights come only from a local "
