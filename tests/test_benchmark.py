@@ -27,7 +27,7 @@ EXPECTED = [
     "focal fp32", "iif composite fp32", "denormals flushed", "(classification)", "(detection)",
     "in-memory batches", "training step with IIF-CE instead of CE", "Trainer with channels_last",
     "Trainer with AMP", "count image+instance frequencies vs json.load", "peak RSS: load + count vs load alone",
-    "vs one evaluation", "vs one model evaluation",
+    "vs one evaluation", "vs one model evaluation", "CIFAR-10-LT stage 1",
 ]
 
 
@@ -53,7 +53,7 @@ def test_run_prints_a_well_formed_table(tmp_path, preset):
     assert len(rows) >= len(EXPECTED)
     ratio_col = lines[header].index(" ratio") + len(" ratio")
     for line in rows:
-        assert re.match(r"^[1-7] \w", line), line
+        assert re.match(r"^[1-8] \w", line), line
         # every row has a numeric ratio, right-aligned under the "ratio" header
         cell = line[:ratio_col].split()[-1]
         assert re.fullmatch(r"\d+\.\d{3}|inf|n/a", cell), (cell, line)

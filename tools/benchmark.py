@@ -10,7 +10,9 @@ real data pipeline; channels_last / AMP / torch.compile), 3 LVIS-scale frequency
 load (time, peak memory), 4 post-hoc sweep vs one evaluation, 5 LVIS evaluator vs lvis-api (needs
 the detection extras), 6 multi-label mAP vs a per-class scikit-learn loop (needs scikit-learn), 7 TIDE /
 false-positive analysis vs the LVIS evaluation of the same result file, both hotcoco, then each alone on an
-LVIS-val-sized one (needs hotcoco). CUDA is used when present (--device); timings are medians over repeats,
+LVIS-val-sized one (needs hotcoco), 8 the CIFAR-10-LT paper recipe's stage 1 end to end, today's per-image
+path vs the fast path (batched in-memory augmentation + bf16 + channels_last + torch.compile; --profile adds
+the step's breakdown). CUDA is used when present (--device); timings are medians over repeats,
 ratios the median of paired per-repeat ratios; see docs/BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(result["rows"], result["skipped"]))
     if args.profile:
         from iif.bench import PRESETS as presets
-        from iif.bench.profiling import profile_losses, profile_summarize
+        from iif.bench.profiling import profile_losses, profile_recipe, profile_summarize
 
         preset = presets[result["machine"]["preset"]]
         device = torch.device(result["machine"]["device"])
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             print(profile_losses(preset, device))
         if "posthoc" in args.groups:
             print(profile_summarize(preset))
+        if "recipe" in args.groups:
+            print(profile_recipe(device, batches=max(4, preset.train_iters * 3)))
     if args.json:
         payload = dict(machine=result["machine"], rows=[r.as_dict() for r in result["rows"]],
                        skipped=[dict(group=g, reason=r) for g, r in result["skipped"]])

@@ -30,7 +30,7 @@ __all__ = ["GROUPS", "PRESETS", "CLOCKS", "run_benchmarks", "format_table", "des
 logger = logging.getLogger(__name__)
 
 #: Group names in run order.
-GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis")
+GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis", "recipe")
 
 #: ``wall``: elapsed time (what a user waits); ``cpu``: this process's CPU time, less sensitive
 #: to other processes on a shared machine (meaningful with one torch thread).
@@ -130,4 +130,8 @@ def _run_group(group: str, preset: Preset, device: torch.device, tick: Callable[
         from . import det_analysis
 
         return det_analysis.run(preset)
+    if group == "recipe":
+        from . import recipe
+
+        return recipe.run(preset, device, skipped, compile_model=compile_model)
     raise ValueError(f"unknown benchmark group {group!r}")

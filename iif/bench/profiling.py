@@ -4,7 +4,9 @@
   classification size: self CPU time of each ATen op per call, and minor page faults per call
   (fresh ``(N, C)`` buffers the allocator has to map and zero);
 - :func:`profile_summarize`: the functions inside one :func:`iif.metrics.summarize`, i.e. what
-  every method of the post-hoc sweep pays again.
+  every method of the post-hoc sweep pays again;
+- :func:`profile_recipe` (in :mod:`iif.bench.recipe`): one stage-1 step of the CIFAR-10-LT paper
+  recipe split into data loading + augmentation, mixup, forward, backward and optimizer.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from ..losses import iif_cross_entropy
 from ..weights import compute_weights
 from .core import Preset
 from .losses import long_tail_counts
+from .recipe import profile_recipe  # noqa: F401  (the CIFAR-10-LT recipe's step, part by part)
 
-__all__ = ["profile_losses", "profile_summarize"]
+__all__ = ["profile_losses", "profile_summarize", "profile_recipe"]
 
 
 def _faults_per_call(fn: Callable[[], object], calls: int) -> float:

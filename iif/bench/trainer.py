@@ -200,7 +200,7 @@ def _real_pipeline(preset: Preset, device: torch.device, tmp: str) -> list[Row]:
     overrides = {
         "data.name": "fashion_mnist_lt", "data.fake": False, "data.root": None,
         "data.kwargs": {"imbalance_factor": 100}, "data.train_transform": {"crop_padding": 2, "hflip": True},
-        "model.in_chans": 1,
+        "model.in_chans": 1, "data.loader": "dataloader",  # the per-image path (group 8 times the batched one)
     }
     cfg = bench_config(preset, device, os.path.join(tmp, "fmnist"), **overrides)
     try:
