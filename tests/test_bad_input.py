@@ -237,6 +237,10 @@ def test_weights_as_list_and_numpy_equal_tensor():
 
 # ----------------------------------------------------------------------- config keys
 
+# A decoupled stage asking for the feature cache; and a training transform without random draws.
+_CACHED = ["strategy.type=decoupled", "strategy.load_from=/nonexistent/last.pth", "strategy.feature_cache=True"]
+_FIXED_VIEW = ["data.train_transform.crop_padding=None", "data.train_transform.hflip=False"]
+
 CONFIG_CASES = [
     ("misspelt key", ["optimizer.wd=0"], r"unknown key 'optimizer.wd'"),
     ("text for an int", ["train.max_iters=abc"], r"train.max_iters must be int or None, got 'abc'"),
@@ -257,6 +261,19 @@ CONFIG_CASES = [
     ("negative workers", ["data.num_workers=-1"], r"data.num_workers must be an integer >= 0, got -1"),
     ("negative decay factor", ["schedule.gamma=-1"], r"schedule.gamma must be a finite number > 0, got -1"),
     ("negative warm-up", ["schedule.warmup_epochs=-1"], r"schedule.warmup_epochs must be a finite number >= 0, got -1"),
+    # strategy.feature_cache (iif.engine.feature_cache): refused where the features change between epochs
+    ("unknown feature cache mode", ["strategy.feature_cache=fast"],
+     r"strategy.feature_cache must be False, True or 'approximate', got 'fast'"),
+    ("feature cache outside the decoupled stage", ["strategy.feature_cache=True"],
+     r"strategy.feature_cache=True caches the features of a frozen backbone: it needs strategy.type='decoupled'"),
+    ("feature cache with BatchNorm in train mode", [*_CACHED, *_FIXED_VIEW, "strategy.bn=train"],
+     r"strategy.feature_cache=True needs features that are the same every epoch, but strategy.bn='train'"),
+    ("feature cache with a random transform", _CACHED,
+     r"but data.train_transform draws random numbers \(crop_padding=2, hflip=True: a new view"),
+    ("feature cache with mixup", [*_CACHED, *_FIXED_VIEW, "mixup.alpha=0.2"],
+     r"but mixup.alpha=0.2 \(the backbone sees mixed images"),
+    ("feature cache of a ResLT model", [*_CACHED, *_FIXED_VIEW, "model.reslt.enabled=True"],
+     r"the ResLT model has no separable backbone and head"),
 ]
 
 

@@ -28,6 +28,8 @@ EXPECTED = [
     "in-memory batches", "training step with IIF-CE instead of CE", "Trainer with channels_last",
     "Trainer with AMP", "count image+instance frequencies vs json.load", "peak RSS: load + count vs load alone",
     "vs one evaluation", "vs one model evaluation", "CIFAR-10-LT stage 1",
+    "decoupled stage, cache computed in the run (cold)", "decoupled stage, cache read (warm",
+    "the study's decoupled stage per checkpoint",
 ]
 
 
@@ -53,7 +55,7 @@ def test_run_prints_a_well_formed_table(tmp_path, preset):
     assert len(rows) >= len(EXPECTED)
     ratio_col = lines[header].index(" ratio") + len(" ratio")
     for line in rows:
-        assert re.match(r"^[1-8] \w", line), line
+        assert re.match(r"^[1-9] \w", line), line
         # every row has a numeric ratio, right-aligned under the "ratio" header
         cell = line[:ratio_col].split()[-1]
         assert re.fullmatch(r"\d+\.\d{3}|inf|n/a", cell), (cell, line)
@@ -83,7 +85,8 @@ def test_bad_flags_are_clear_errors():
         run_benchmarks("smoke", groups=["gpu"])
     with pytest.raises(ValueError, match="unknown clock"):
         run_benchmarks("smoke", groups=[], clock="tsc")
-    assert GROUPS == ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis")
+    assert GROUPS == ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis",
+                      "recipe", "feature_cache")
 
 
 def test_interleaved_alternates_and_pairs():

@@ -61,7 +61,7 @@ def test_inheritance_and_cfg_options():
     cfg = load_config(os.path.join(FMNIST, "crt.py"), {"optimizer.lr": 0.5, "loss._delete_": True,
                                                         "loss.type": "focal", "loss.gamma": 1.0})
     assert cfg["strategy"] == {"type": "decoupled", "load_from": "work_dirs/fashion_mnist_lt/softmax/last.pth",
-                               "method": "crt", "bn": "frozen", "freeze_scale": False}
+                               "method": "crt", "bn": "frozen", "freeze_scale": False, "feature_cache": False}
     assert cfg["data"]["sampler"] == "balanced"
     assert cfg["optimizer"]["lr"] == 0.5 and cfg["optimizer"]["momentum"] == 0.9
     assert cfg["loss"] == {"type": "focal", "gamma": 1.0}
@@ -123,11 +123,12 @@ def test_lr_schedule():
 
 
 @pytest.mark.slow
-def test_train_cls_runs_every_config_on_fake_data(tmp_path, capsys):
+def test_train_cls_runs_every_config_on_fake_data(tmp_path, capsys, monkeypatch):
     """tools/train_cls.py, one iteration of each config with fake data of the dataset's shape.
 
     Stage-1 configs run first so that decoupled configs can load their checkpoints.
     """
+    monkeypatch.setenv("IIF_FEATURE_CACHE", str(tmp_path / "features"))  # configs with strategy.feature_cache
     train_cls = _tool("train_cls")
     stage1 = [c for c in CONFIGS if load_config(c)["strategy"]["type"] == "end-to-end"]
     later = [c for c in CONFIGS if c not in stage1]

@@ -114,3 +114,20 @@ def test_cell_configs_follow_the_recipe():
     assert lws["strategy"]["load_from"] == os.path.join("/r", "mnist_lt", "seed2", "softmax", "last.pth")
     assert lws["schedule"]["epochs"] == 3 and lws["work_dir"] == os.path.join("/r", "mnist_lt", "seed2", "lws")
     assert lws["model"]["head"] == "linear"  # the shared --cfg-options reach every cell
+
+
+def test_config_prefix_runs_a_second_recipe_of_the_folder(tmp_path):
+    """--config-prefix mbv2_: the MobileNetV2 configs beside the SE-ResNet-32 ones in cifar10_lt_jpeg/."""
+    recipe = Recipe(options={}, config_dir=os.path.join(REPO, "configs/cls"), config_prefix="mbv2_")
+    by = {m.key: m for m in METHODS}
+    for key in ("softmax", "iif_e2e", "balanced_softmax", "decoupled_iif", "crt", "lws", "softmax_linear"):
+        cfg = reproduce._cell_config(recipe, "/r", "cifar10_lt_jpeg", 1, by[key])
+        assert os.path.basename(cfg["_config_path"]) == f"mbv2_{by[key].config}.py"
+        assert cfg["model"]["name"] == "mobilenet_v2" and cfg["work_dir"] == os.path.join("/r", "cifar10_lt_jpeg",
+                                                                                           "seed1", key)
+    lws = reproduce._cell_config(recipe, "/r", "cifar10_lt_jpeg", 1, by["lws"])
+    assert lws["strategy"]["load_from"] == os.path.join("/r", "cifar10_lt_jpeg", "seed1", "softmax", "last.pth")
+    # the prefix is part of the recipe (a root of the other recipe is refused); none: as before
+    assert recipe.as_dict()["config_prefix"] == "mbv2_" and "config_prefix" not in _recipe().as_dict()
+    with pytest.raises(FileNotFoundError, match=r"needs .*cifar10_lt_jpeg/mbv2_iif_csl.py"):
+        run_table(["cifar10_lt_jpeg"], [0], recipe, str(tmp_path), ["softmax", "iif_csl"])

@@ -12,7 +12,9 @@ the detection extras), 6 multi-label mAP vs a per-class scikit-learn loop (needs
 false-positive analysis vs the LVIS evaluation of the same result file, both hotcoco, then each alone on an
 LVIS-val-sized one (needs hotcoco), 8 the CIFAR-10-LT paper recipe's stage 1 end to end, today's per-image
 path vs the fast path (batched in-memory augmentation + bf16 + channels_last + torch.compile; --profile adds
-the step's breakdown). CUDA is used when present (--device); timings are medians over repeats,
+the step's breakdown), 9 the decoupled stage of ImageNet MobileNetV2 at 96 px with the feature cache
+(strategy.feature_cache: features computed once, cold; read from an earlier run, warm; the study's three
+decoupled runs per checkpoint) vs the same stage without it. CUDA is used when present (--device); timings are medians over repeats,
 ratios the median of paired per-repeat ratios; see docs/BENCHMARKS.md.
 """
 from __future__ import annotations

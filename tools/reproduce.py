@@ -18,6 +18,13 @@ without the sampler), posthoc_iif_bce_val (the variant chosen on validation CF1)
 
     python tools/reproduce.py --datasets toy_mlt --seeds 0 1 2 --threads 1 --work-root work_dirs/reproduce_mlt
 
+A second recipe kept in the same folder runs with --config-prefix: the ImageNet MobileNetV2 configs
+configs/cls/cifar10_lt_jpeg/mbv2_*.py are
+
+    python tools/reproduce.py --datasets cifar10_lt_jpeg --config-prefix mbv2_ --seeds 0 1 2 --threads 1 \
+        --work-root work_dirs/reproduce_mbv2 --methods softmax iif_e2e balanced_softmax posthoc_la \
+        posthoc_iif_smooth posthoc_iif_val decoupled_iif crt lws softmax_linear tau_norm
+
 Resumable: a finished cell (WORK_ROOT/<dataset>/seed<k>/<method>/cell.json) is not run again and
 a killed training continues from its last.pth. Writes WORK_ROOT/results.md and results.json.
 """
@@ -48,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={}, metavar="KEY=VALUE",
                     help="overrides for every cell, e.g. model.name=cnn3 device=cpu")
     ap.add_argument("--config-dir", default="configs/cls")
+    ap.add_argument("--config-prefix", default="",
+                    help="run <prefix><method config>.py of each dataset folder, a second recipe kept beside the "
+                         "first (mbv2_: the MobileNetV2 configs of cifar10_lt_jpeg/); use its own --work-root")
     ap.add_argument("--work-root", default="work_dirs/reproduce")
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 is often fastest on a shared machine)")
     add_common_flags(ap)
@@ -58,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     recipe = Recipe(options=dict(args.cfg_options), epochs=args.epochs, decoupled_epochs=args.decoupled_epochs,
-                    config_dir=args.config_dir)
+                    config_dir=args.config_dir, config_prefix=args.config_prefix)
     t0 = time.perf_counter()
     records = run_table(args.datasets, args.seeds, recipe, args.work_root, args.methods)
     missing = missing_cells(records, args.datasets, args.seeds, args.work_root, args.methods, recipe)

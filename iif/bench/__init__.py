@@ -11,7 +11,10 @@ Groups (``tools/benchmark.py --groups``):
 6. ``multilabel``: per-class average precision (mAP) vs a per-class scikit-learn loop (skipped
    without scikit-learn);
 7. ``det_analysis``: TIDE errors and false positives by LVIS group vs the LVIS evaluation of the same
-   result file (both hotcoco), then each alone on an LVIS-val-sized one (skipped until hotcoco is installed).
+   result file (both hotcoco), then each alone on an LVIS-val-sized one (skipped until hotcoco is installed);
+8. ``recipe``: the CIFAR-10-LT paper recipe's stage 1 end to end, today's per-image path vs the fast path;
+9. ``feature_cache``: the decoupled stage (MobileNetV2 at 96 px) with the feature cache, cold and warm,
+   vs the same stage without it (``strategy.feature_cache``).
 
 Not imported by ``import iif``; :func:`run_benchmarks` is what the tool calls.
 """
@@ -30,7 +33,8 @@ __all__ = ["GROUPS", "PRESETS", "CLOCKS", "run_benchmarks", "format_table", "des
 logger = logging.getLogger(__name__)
 
 #: Group names in run order.
-GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis", "recipe")
+GROUPS = ("loss", "trainer", "annotations", "posthoc", "lvis_eval", "multilabel", "det_analysis", "recipe",
+          "feature_cache")
 
 #: ``wall``: elapsed time (what a user waits); ``cpu``: this process's CPU time, less sensitive
 #: to other processes on a shared machine (meaningful with one torch thread).
@@ -134,4 +138,8 @@ def _run_group(group: str, preset: Preset, device: torch.device, tick: Callable[
         from . import recipe
 
         return recipe.run(preset, device, skipped, compile_model=compile_model)
+    if group == "feature_cache":
+        from . import feature_cache
+
+        return feature_cache.run(preset, device)
     raise ValueError(f"unknown benchmark group {group!r}")

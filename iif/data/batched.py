@@ -18,6 +18,9 @@ image, flip with probability 1/2, sub-policy uniform, each operation with its pr
 The random stream differs from the per-image path's, so runs are not bit-identical across the
 two paths; the distribution is the same. :func:`unsupported_reason` names what keeps a transform
 on the per-image path (resizes, RandAugment, colour jitter).
+
+:class:`FeatureLoader` batches the decoupled stage's cached backbone features the same way, over
+the same sampler (:mod:`iif.engine.feature_cache`).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from torchvision.transforms import v2
 
 from .transforms import AUTOAUGMENT_POLICIES, _check_stats, _positive_int
 
-__all__ = ["BatchTransform", "TensorLoader", "unsupported_reason", "BATCHED_KEYS"]
+__all__ = ["BatchTransform", "TensorLoader", "FeatureLoader", "unsupported_reason", "BATCHED_KEYS"]
 
 #: ``build_transform`` keywords the batched transform implements.
 BATCHED_KEYS = frozenset({"image_size", "mean", "std", "crop_padding", "hflip", "autoaugment", "cutout"})
@@ -200,25 +203,17 @@ class BatchTransform:
         return f"BatchTransform({', '.join(parts)})"
 
 
-class TensorLoader:
-    """Batches of ``(transform(images[idx]), targets[idx])`` over a sampler, without a ``DataLoader``.
+class _SamplerBatches:
+    """Cuts a sampler's indices into batches exactly as ``DataLoader(batch_size, sampler, drop_last)``
+    does, and hands each index batch (on ``device``) to :meth:`_batch`."""
 
-    ``images``: ``uint8`` ``(N, C, H, W)``, moved once to ``device``; ``targets``: ``(N,)`` or
-    ``(N, C)``. Batches follow ``sampler`` (any iterable of indices with ``__len__``, e.g. the
-    trainer's long-tail samplers) like ``DataLoader(batch_size, sampler, drop_last)``.
-    """
-
-    def __init__(self, images: Tensor, targets: Any, batch_size: int, sampler: Any, transform: BatchTransform,
-                 device: torch.device | str = "cpu", drop_last: bool = False) -> None:
-        if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError(f"TensorLoader needs uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}")
-        self.images = images.to(device)
+    def __init__(self, rows: Tensor, targets: Any, batch_size: int, sampler: Any, device: torch.device | str,
+                 drop_last: bool, what: str) -> None:
         self.targets = torch.as_tensor(targets).to(device)
-        if self.targets.shape[0] != self.images.shape[0]:
-            raise ValueError(f"{self.targets.shape[0]} targets for {self.images.shape[0]} images")
+        if self.targets.shape[0] != rows.shape[0]:
+            raise ValueError(f"{self.targets.shape[0]} targets for {rows.shape[0]} {what}")
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.sampler = sampler
-        self.transform = transform
         self.drop_last = drop_last
         self.device = torch.device(device)
 
@@ -231,4 +226,52 @@ class TensorLoader:
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size].to(self.device)
-            yield self.transform(self.images[idx]), self.targets[idx]
+            yield self._batch(idx), self.targets[idx]
+
+    def _batch(self, idx: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class TensorLoader(_SamplerBatches):
+    """Batches of ``(transform(images[idx]), targets[idx])`` over a sampler, without a ``DataLoader``.
+
+    ``images``: ``uint8`` ``(N, C, H, W)``, moved once to ``device``; ``targets``: ``(N,)`` or
+    ``(N, C)``. Batches follow ``sampler`` (any iterable of indices with ``__len__``, e.g. the
+    trainer's long-tail samplers) like ``DataLoader(batch_size, sampler, drop_last)``.
+    """
+
+    def __init__(self, images: Tensor, targets: Any, batch_size: int, sampler: Any, transform: BatchTransform,
+                 device: torch.device | str = "cpu", drop_last: bool = False) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"TensorLoader needs uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}")
+        super().__init__(images, targets, batch_size, sampler, device, drop_last, "images")
+        self.images = images.to(device)
+        self.transform = transform
+
+    def _batch(self, idx: Tensor) -> Tensor:
+        return self.transform(self.images[idx])
+
+
+class FeatureLoader(_SamplerBatches):
+    """Batches of ``(features[idx], targets[idx])`` over a sampler: the decoupled stage's cached
+    backbone features (:mod:`iif.engine.feature_cache`).
+
+    ``features``: ``(N, D)``, moved once to ``device``; ``targets``: ``(N,)`` or ``(N, C)``. Batches
+    follow ``sampler`` exactly as ``DataLoader(batch_size, sampler, drop_last)`` and
+    :class:`TensorLoader` cut it, so a run on cached features sees the batches, in the order, of the
+    run that computes them every epoch.
+    """
+
+    def __init__(self, features: Tensor, targets: Any, batch_size: int, sampler: Any,
+                 device: torch.device | str = "cpu", drop_last: bool = False) -> None:
+        if features.dim() != 2 or not features.is_floating_point():
+            raise ValueError(f"FeatureLoader needs float (N, D) features, got {features.dtype} {tuple(features.shape)}")
+        super().__init__(features, targets, batch_size, sampler, device, drop_last, "feature vectors")
+        self.features = features.to(device)
+
+    def _batch(self, idx: Tensor) -> Tensor:
+        return self.features[idx]
+
+    def __repr__(self) -> str:
+        return (f"FeatureLoader({self.features.shape[0]} x {self.features.shape[1]} features, "
+                f"batch_size={self.batch_size}, drop_last={self.drop_last})")

@@ -86,6 +86,11 @@ DEFAULTS: dict[str, Any] = dict(
         method="iif",  # decoupled: "iif" (retrain classifier with `loss`), "crt", "lws"
         bn="frozen",  # BatchNorm of a frozen backbone part: "frozen" (eval mode) | "train" (batch stats; authors')
         freeze_scale=False,  # decoupled: keep a learnable cosine scale fixed (authors' decoupled stage)
+        # decoupled: compute the frozen backbone's features once, then train the head on them
+        # (iif.engine.feature_cache). True: only where they are the same every epoch (bn="frozen", a
+        # training transform without random draws, no mixup), else refused naming why;
+        # "approximate": anyway (eval-mode BatchNorm, test transform, mixup on the features).
+        feature_cache=False,
     ),
     train=dict(
         amp=False,  # autocast (bf16 on CPU, fp16 + GradScaler on CUDA)
@@ -110,7 +115,8 @@ OPEN_SECTIONS = frozenset({"data.kwargs", "data.sampler_kwargs", "data.train_tra
 #: from before them: a stored config without one reads as having that value, so resuming an older
 #: run and its cached logits still match (:func:`with_later_defaults`).
 LATER_DEFAULTS: dict[str, Any] = {"task": None, "data.sampler_kwargs": {}, "optimizer.type": "sgd",
-                                  "optimizer.betas": [0.9, 0.999], "data.loader": "dataloader"}
+                                  "optimizer.betas": [0.9, 0.999], "data.loader": "dataloader",
+                                  "strategy.feature_cache": False}
 
 _CHOICES = {
     "strategy.type": STRATEGIES,
@@ -127,6 +133,9 @@ _CHOICES = {
     "data.loader": ("auto", "dataloader", "tensor"),
 }
 
+
+#: Keys of more than one type, checked by a function of their own after the merge.
+_OWN_CHECK = frozenset({"strategy.feature_cache"})  # False | True | "approximate": check_feature_cache_config
 
 #: Keys whose default is ``None`` but whose value, when set, must have one of these types.
 _NULLABLE: dict[str, tuple[type, ...]] = {
@@ -177,6 +186,8 @@ def _check(cfg: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, error
             errors.append(f"unknown key {path!r}; allowed keys here: {sorted(schema)}")
             continue
         default = schema[key]
+        if path in _OWN_CHECK:
+            continue
         if default is None and value is not None and path in _NULLABLE:
             types = _NULLABLE[path]
             if isinstance(value, bool) or not isinstance(value, types):
@@ -349,6 +360,9 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     from .task import check_task_config  # imports the datasets and losses: only when validating
 
     errors += check_task_config(merged)
+    from .feature_cache import check_feature_cache_config
+
+    errors += check_feature_cache_config(merged)
     for v in merged["evaluate"]["variants"]:
         if v not in VARIANTS:
             errors.append(f"evaluate.variants: unknown IIF variant {v!r}; expected some of {list(VARIANTS)}")

@@ -149,15 +149,25 @@ class Recipe:
     ``epochs`` / ``decoupled_epochs`` None keep each config's own. When ``epochs`` changes a
     schedule, an LDAM-DRW switch epoch and multi-step milestones move with it (same fraction
     of the schedule).
+
+    ``config_prefix`` picks a second recipe kept in the same dataset folder: method ``m`` runs
+    ``configs/cls/<dataset>/<config_prefix><m's config>.py`` (``"mbv2_"``: ``mbv2_softmax.py``,
+    ``mbv2_decoupled_iif.py`` ... of ``cifar10_lt_jpeg/``), with the cells laid out as usual under
+    the work root; the prefix is part of the recipe, so a root holding the other recipe's cells is
+    refused rather than mixed in.
     """
 
     options: Mapping[str, Any]
     epochs: Optional[int] = None
     decoupled_epochs: Optional[int] = None
     config_dir: str = "configs/cls"
+    config_prefix: str = ""
 
     def as_dict(self) -> dict:
-        return dict(options=dict(self.options), epochs=self.epochs, decoupled_epochs=self.decoupled_epochs)
+        out = dict(options=dict(self.options), epochs=self.epochs, decoupled_epochs=self.decoupled_epochs)
+        if self.config_prefix:  # absent when empty: the cells recorded before the prefix existed still match
+            out["config_prefix"] = self.config_prefix
+        return out
 
 
 def cell_dir(root: str, dataset: str, seed: int, key: str) -> str:
@@ -165,7 +175,7 @@ def cell_dir(root: str, dataset: str, seed: int, key: str) -> str:
 
 
 def _config_path(recipe: Recipe, dataset: str, method: Method) -> str:
-    path = os.path.join(recipe.config_dir, dataset, f"{method.config}.py")
+    path = os.path.join(recipe.config_dir, dataset, f"{recipe.config_prefix}{method.config}.py")
     if not os.path.isfile(path):
         mirror = "toy_mlt" if method.task == "multi_label" else "fashion_mnist_lt"
         raise FileNotFoundError(f"method {method.key!r} needs {path}; add it (mirror configs/cls/{mirror}/"

@@ -282,6 +282,17 @@ class Trainer:
         self.branch_loss = bool(getattr(self.criterion, "takes_branch_logits", False))
         if self.branch_loss and not getattr(model, "num_branches", 0):
             raise ValueError(f"loss {cfg['loss']['type']!r} needs a model with branches (model.reslt.enabled=True)")
+        # What trains and what evaluates: the model, or (strategy.feature_cache) its head on the
+        # frozen backbone's features, computed once (iif.engine.feature_cache).
+        net: nn.Module = model
+        self.eval_model: nn.Module = model
+        if cfg["strategy"]["feature_cache"]:
+            from .feature_cache import cached_stage
+
+            self.train_loader, self.eval_loader, net = cached_stage(
+                cfg, model, self.train_set, self.eval_set, self.sampler, self.train_loader, self.eval_loader,
+                self.device, self.dist.world_size)
+            self.eval_model, self.channels_last, self.loader = net, False, "feature_cache"
         self.epochs = cfg["schedule"]["epochs"]
         self.max_iters = cfg["train"]["max_iters"]
         self.iters_per_epoch = min(len(self.train_loader), self.max_iters or len(self.train_loader))
@@ -306,8 +317,12 @@ class Trainer:
         self.mixup = None
         if cfg["mixup"]["alpha"] > 0:
             self.mixup = self.task.build_mixup(cfg["mixup"]["alpha"], self.num_classes)
+            if self.loader == "feature_cache":  # strategy.feature_cache="approximate": mixup of features
+                from .feature_cache import FeatureMixup
 
-        self.net: nn.Module = model
+                self.mixup = FeatureMixup(self.mixup)
+
+        self.net: nn.Module = net
         if cfg["train"]["compile"]:
             self.net = torch.compile(self.net)
         if self.dist.enabled:
@@ -512,7 +527,7 @@ class Trainer:
     def _logits(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Evaluation-set scores and labels. A model trained with IIF-CE predicts with ``w * z``
         (paper Eq. 4), so the loss's ``adjust`` is applied; other losses predict with ``z``."""
-        logits, labels = collect_logits(self.model, self.eval_loader, self.device, amp=self.amp,
+        logits, labels = collect_logits(self.eval_model, self.eval_loader, self.device, amp=self.amp,
                                         channels_last=self.channels_last)
         adjust = getattr(self.criterion, "adjust", None)
         if adjust is not None:
