@@ -1,4 +1,4 @@
-# The pretrained regime on real images (issue 21): torchvision's ImageNet MobileNetV2 fine-tuned
+# The pretrained regime on real images: torchvision's ImageNet MobileNetV2 fine-tuned
 # on CIFAR-10-LT (IF 100, 12,406 images; the lossy JPEG copy read by folder_lt as in ./softmax.py),
 # stage 1 with plain softmax CE. The shape of the paper's Places-LT recipe (an ImageNet network,
 # every layer fine-tuned, a few epochs of cosine LR, a cosine classifier), sized for one CPU core:
